@@ -1,0 +1,137 @@
+//! The `lvsnap` command line: one binary, clap subcommands, every flag also
+//! readable from an `LVSNAP_…` environment variable.
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod serve;
+
+use crate::config::DEFAULT_DRIVER_NAME;
+
+#[derive(Debug, Parser)]
+#[command(name = "lvsnap", version, about = "CSI driver for LVM volumes and snapshots with Cinder's semantics")]
+pub struct Cli {
+    /// Log output format.
+    #[arg(long, env = "LVSNAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `lvsnap=debug`.
+    #[arg(long, env = "LVSNAP_LOG_LEVEL", default_value = "info", global = true)]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve CSI Identity + Controller: validation, placement, quota, records.
+    Controller(ControllerCmd),
+    /// Serve CSI Identity + Node: run LVM on this host's volume group.
+    Node(NodeCmd),
+    /// Controller and node in one process on one socket, records in SQLite.
+    AllInOne(AllInOneCmd),
+    /// Print the CustomResourceDefinitions as YAML.
+    Crd,
+}
+
+/// Flags every serving mode takes.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// CSI endpoint, a Unix socket: unix:///path/to/csi.sock
+    #[arg(long, env = "LVSNAP_ENDPOINT", default_value = "unix:///run/lvsnap/csi.sock")]
+    pub endpoint: String,
+    /// The CSI driver name reported by GetPluginInfo.
+    #[arg(long, env = "LVSNAP_DRIVER_NAME", default_value = DEFAULT_DRIVER_NAME)]
+    pub driver_name: String,
+}
+
+/// Flags of the node side (node and all-in-one).
+#[derive(Debug, Clone, Args)]
+pub struct NodeArgs {
+    /// This node's id (in Kubernetes: spec.nodeName). Required.
+    #[arg(long, env = "LVSNAP_NODE_ID")]
+    pub node_id: Option<String>,
+    /// The LVM volume group lvsnap manages on this node. Required.
+    #[arg(long, env = "LVSNAP_VG")]
+    pub vg: Option<String>,
+    /// Directory for the node's state (and all-in-one's SQLite database).
+    #[arg(long, env = "LVSNAP_STATE_DIR", default_value = "/var/lib/lvsnap")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ControllerCmd {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeCmd {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct AllInOneCmd {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, naming the flag at fault where there is one.
+            let mut msg = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            eprintln!("lvsnap: {}", msg.replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", crate::records::crd_yaml()?);
+            Ok(())
+        }
+        command => {
+            init_tracing(cli.log_format, &cli.log_level)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve::run(command))
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat, level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| anyhow::anyhow!("--log-level: {level:?} is not a valid filter: {e}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}

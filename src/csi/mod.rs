@@ -1,0 +1,6 @@
+//! CSI gRPC glue: one file per CSI service. Handlers parse requests into
+//! domain types, call the domain, and map domain errors to `tonic::Status`
+//! in one place per service.
+pub mod identity;
+
+pub use identity::IdentityService;

@@ -1,0 +1,15 @@
+//! lvsnap: a CSI driver for LVM volumes and snapshots with OpenStack Cinder's
+//! record and quota semantics.
+//!
+//! Layout mirrors the architecture (see `docs/architecture.md`):
+//! - [`csi`]: thin gRPC glue, one file per CSI service;
+//! - [`cli`]: the `lvsnap` command line and process wiring;
+//! - [`config`]: validated configuration shared by all modes;
+//! - [`server`]: serving the CSI services on a Unix socket.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod csi;
+pub mod proto;
+pub mod server;
