@@ -11,5 +11,6 @@
 pub mod cli;
 pub mod config;
 pub mod csi;
+pub mod lvm;
 pub mod proto;
 pub mod server;

@@ -1,0 +1,3 @@
+//! Unit tests of the LVM layer.
+mod names;
+mod report;
