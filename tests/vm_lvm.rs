@@ -31,6 +31,9 @@ async fn vg_reports_sizes_and_missing_vg_is_not_found() {
         info.size_bytes >= 1000 * MIB && info.free_bytes <= info.size_bytes,
         "{info:?}"
     );
+    let version = timed("lvm version", lvm.version()).await.unwrap();
+    assert!(version.starts_with("2."), "{version}");
+    eprintln!("[vm-fixture] lvm2 {version}");
     let err = lvm.vg("lvsnap-no-such-vg").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert!(

@@ -188,6 +188,24 @@ impl Lvm {
         self.created(vg, name).await
     }
 
+    /// lvm2's version as `lvm version` prints it, e.g. `2.03.16(2)`.
+    #[tracing::instrument(skip(self), err(Display))]
+    pub async fn version(&self) -> Result<String, LvmError> {
+        let out = self
+            .exec("lvm version", vec![s("lvm"), s("version")])
+            .await?;
+        let version = out.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix("LVM version:")?;
+            rest.split_whitespace().next().map(str::to_string)
+        });
+        version.ok_or_else(|| {
+            LvmError::new(
+                ErrorKind::Other,
+                format!("`lvm version` printed no version: {out:?}"),
+            )
+        })
+    }
+
     /// Activates LV `name` even if it has the activation skip flag.
     #[tracing::instrument(skip(self), fields(%name), err(Display))]
     pub async fn activate(&self, vg: &str, name: &LvName) -> Result<LvInfo, LvmError> {

@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::model::{Kind, Lv, Vg, fail, lv_not_found, report, vg_not_found};
 use crate::lvm::{CommandOutput, LvName, names::validate_vg_name};
 
+/// What `lvm version` prints (lvm2 2.03.16, Debian 12).
+const VERSION: &str = "  LVM version:     2.03.16(2) (2022-05-18)\n  Library version: 1.02.185 (2022-05-18)\n  Driver version:  4.48.0\n";
+
 /// Options taking a value, with their short forms.
 const VALUED: [(&str, &str); 11] = [
     ("--name", "-n"),
@@ -95,6 +98,7 @@ pub(super) fn run(vgs: &mut BTreeMap<String, Vg>, argv: &[String]) -> CommandOut
         "lvremove" => lvremove(vgs, &args),
         "lvextend" => lvextend(vgs, &args),
         "lvchange" => lvchange(vgs, &args),
+        "lvm" if args.positional == ["version"] => Ok(CommandOutput::ok(VERSION)),
         _ => Err(usage(format!("{program}: not simulated"))),
     });
     result.unwrap_or_else(|e| e)

@@ -7,7 +7,7 @@
 //! `lvchange`), after any command prefix, answers with lvm2's JSON reports
 //! and error texts, records every call, and can be scripted to fail or hang.
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -145,6 +145,20 @@ impl FakeRunner {
     /// Free bytes of `vg` as the fake counts them.
     pub fn free_bytes(&self, vg: &str) -> Option<u64> {
         self.state().vgs.get(vg).map(Vg::free)
+    }
+}
+
+impl super::Lvm {
+    /// An [`super::Lvm`] over a new [`FakeRunner`] holding volume group `vg`
+    /// of `size_bytes` (4 MiB extents), with no retry delays, for tests and
+    /// benchmarks: `let (lvm, fake) = Lvm::fake("vg0", 10 << 30);`.
+    pub fn fake(vg: &str, size_bytes: u64) -> (super::Lvm, Arc<FakeRunner>) {
+        let fake = Arc::new(FakeRunner::with_vg(vg, size_bytes));
+        let config = super::LvmConfig {
+            retry_delays: vec![Duration::ZERO; 2],
+            ..super::LvmConfig::default()
+        };
+        (super::Lvm::new(fake.clone(), config), fake)
     }
 }
 

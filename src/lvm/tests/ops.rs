@@ -262,3 +262,14 @@ async fn record_ids_trace_lvs_back_to_records() {
     assert_eq!(ours[0].record_ids(), [id]);
     assert_eq!(ours[0].name.role(), Some(crate::lvm::LvRole::Volume(id)));
 }
+
+#[tokio::test]
+async fn fake_constructor_and_version() {
+    let (lvm, fake) = crate::lvm::Lvm::fake("vgx", 8 << 30);
+    assert_eq!(lvm.vg("vgx").await.unwrap().size_bytes, 8 << 30);
+    assert_eq!(lvm.config().retry_delays, [std::time::Duration::ZERO; 2]);
+    assert_eq!(lvm.version().await.unwrap(), "2.03.16(2)");
+    assert_eq!(fake.programs(), ["vgs", "lvm"]);
+    fake.respond_next("lvm", 1, crate::lvm::CommandOutput::ok("garbage"));
+    assert_eq!(lvm.version().await.unwrap_err().kind(), ErrorKind::Other);
+}
