@@ -60,8 +60,15 @@ impl Lvm {
             size_arg(size),
             s(vg),
         ]);
-        self.exec("lvcreate thin pool", argv).await?;
-        self.created(vg, name).await
+        match self.exec("lvcreate thin pool", argv).await {
+            Ok(_) => self.created(vg, name).await,
+            // An earlier attempt that timed out may have made it after all.
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match self.lv(vg, name).await {
+                Ok(Some(lv)) if lv.attr.is_thin_pool() => Ok(lv),
+                _ => Err(e),
+            },
+            Err(e) => Err(e),
+        }
     }
 
     /// A thin LV of `virtual_size_bytes` in thin pool `pool`. Thin pools may

@@ -180,6 +180,16 @@ async fn thin_pool_thin_volume_and_active_thin_snapshot() {
         pool,
         "idempotent"
     );
+    // lvcreate losing a race to an earlier attempt still yields the pool.
+    let empty = crate::lvm::CommandOutput::ok(r#"{"report":[{"lv":[]}]}"#);
+    fake.respond_next("lvs", 1, empty);
+    let again = lvm.create_thin_pool(VG, &pool, 100 * MIB).await.unwrap();
+    assert_eq!(again.name, pool);
+    assert_eq!(
+        fake.argvs_of("lvcreate").len(),
+        2,
+        "one real, one lost race"
+    );
 
     let (thin, tag) = tagged();
     // Thin volumes may overprovision the pool and the VG.
