@@ -55,7 +55,9 @@ pub struct Endpoint {
 impl Endpoint {
     /// Parses `unix:///abs/path.sock` (or `unix:/abs/path.sock`).
     pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        let rest = raw.strip_prefix("unix://").or_else(|| raw.strip_prefix("unix:"));
+        let rest = raw
+            .strip_prefix("unix://")
+            .or_else(|| raw.strip_prefix("unix:"));
         let Some(rest) = rest else {
             return Err(ConfigError::new(
                 "endpoint",
@@ -65,7 +67,9 @@ impl Endpoint {
         if rest.is_empty() || !rest.starts_with('/') {
             return Err(ConfigError::new(
                 "endpoint",
-                format!("{raw:?} must name an absolute socket path, e.g. unix:///run/lvsnap/csi.sock"),
+                format!(
+                    "{raw:?} must name an absolute socket path, e.g. unix:///run/lvsnap/csi.sock"
+                ),
             ));
         }
         if rest.contains('\0') {
@@ -86,7 +90,10 @@ impl Endpoint {
 pub fn validate_node_id(raw: &str) -> Result<String, ConfigError> {
     let id = raw.trim();
     if id.is_empty() {
-        return Err(ConfigError::new("node-id", "is required and must not be empty"));
+        return Err(ConfigError::new(
+            "node-id",
+            "is required and must not be empty",
+        ));
     }
     if id.len() > 128 {
         return Err(ConfigError::new("node-id", "must be at most 128 bytes"));
@@ -113,7 +120,10 @@ pub fn validate_vg_name(raw: &str) -> Result<String, ConfigError> {
         return Err(ConfigError::new("vg", "must be at most 127 characters"));
     }
     if vg == "." || vg == ".." || vg.starts_with('-') {
-        return Err(ConfigError::new("vg", format!("{vg:?} is not a valid volume group name")));
+        return Err(ConfigError::new(
+            "vg",
+            format!("{vg:?} is not a valid volume group name"),
+        ));
     }
     if !vg
         .chars()
@@ -141,7 +151,13 @@ mod tests {
             Endpoint::parse("unix:/run/x.sock").unwrap().path,
             PathBuf::from("/run/x.sock")
         );
-        for bad in ["tcp://127.0.0.1:10000", "/run/x.sock", "unix://", "unix://relative.sock", ""] {
+        for bad in [
+            "tcp://127.0.0.1:10000",
+            "/run/x.sock",
+            "unix://",
+            "unix://relative.sock",
+            "",
+        ] {
             let err = Endpoint::parse(bad).unwrap_err();
             assert_eq!(err.flag, "endpoint", "{bad}");
         }
@@ -158,7 +174,16 @@ mod tests {
     #[test]
     fn vg_name_rules() {
         assert_eq!(validate_vg_name("vg0").unwrap(), "vg0");
-        for bad in ["", "..", ".", "-vg", "vg 0", "vg/0", "vg$(x)", &"v".repeat(128)] {
+        for bad in [
+            "",
+            "..",
+            ".",
+            "-vg",
+            "vg 0",
+            "vg/0",
+            "vg$(x)",
+            &"v".repeat(128),
+        ] {
             assert!(validate_vg_name(bad).is_err(), "{bad:?}");
         }
     }

@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod client;
 pub mod config;
+pub mod controller;
 pub mod csi;
 pub mod lvm;
 pub mod proto;

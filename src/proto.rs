@@ -7,4 +7,4 @@ pub mod csi {
     }
 }
 
-pub use csi::v1 as v1;
+pub use csi::v1;

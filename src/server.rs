@@ -2,6 +2,7 @@
 use std::io;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use futures::Future;
 use tokio::net::UnixListener;
@@ -66,8 +67,12 @@ pub async fn bind(path: &Path) -> Result<BoundSocket, BindError> {
     })
 }
 
-/// Serves `router` on `socket` until `shutdown` resolves, then removes the
-/// socket file.
+/// How long in-flight calls may take to finish after a shutdown signal.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves `router` on `socket` until `shutdown` resolves, lets in-flight
+/// calls finish for at most [`DRAIN_TIMEOUT`] (clients such as kubelet keep
+/// idle connections open), then removes the socket file.
 pub async fn serve(
     router: tonic::transport::server::Router,
     socket: BoundSocket,
@@ -75,9 +80,24 @@ pub async fn serve(
 ) -> Result<(), tonic::transport::Error> {
     let BoundSocket { listener, guard } = socket;
     tracing::info!(socket = %guard.path.display(), "serving CSI");
-    let result = router
-        .serve_with_incoming_shutdown(UnixListenerStream::new(listener), shutdown)
-        .await;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = router.serve_with_incoming_shutdown(UnixListenerStream::new(listener), async {
+        let _ = stop_rx.await;
+    });
+    tokio::pin!(serving);
+    let result = tokio::select! {
+        result = &mut serving => result,
+        () = shutdown => {
+            let _ = stop_tx.send(());
+            match tokio::time::timeout(DRAIN_TIMEOUT, &mut serving).await {
+                Ok(result) => result,
+                Err(_) => {
+                    tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; exiting anyway");
+                    Ok(())
+                }
+            }
+        }
+    };
     drop(guard);
     result
 }

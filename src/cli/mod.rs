@@ -5,12 +5,17 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod client;
 mod serve;
 
 use crate::config::DEFAULT_DRIVER_NAME;
 
 #[derive(Debug, Parser)]
-#[command(name = "lvsnap", version, about = "CSI driver for LVM volumes and snapshots with Cinder's semantics")]
+#[command(
+    name = "lvsnap",
+    version,
+    about = "CSI driver for LVM volumes and snapshots with Cinder's semantics"
+)]
 pub struct Cli {
     /// Log output format.
     #[arg(long, env = "LVSNAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
@@ -38,13 +43,19 @@ pub enum Command {
     AllInOne(AllInOneCmd),
     /// Print the CustomResourceDefinitions as YAML.
     Crd,
+    /// Call a running driver over CSI (for operators and the quickstart).
+    Client(client::ClientCmd),
 }
 
 /// Flags every serving mode takes.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// CSI endpoint, a Unix socket: unix:///path/to/csi.sock
-    #[arg(long, env = "LVSNAP_ENDPOINT", default_value = "unix:///run/lvsnap/csi.sock")]
+    #[arg(
+        long,
+        env = "LVSNAP_ENDPOINT",
+        default_value = "unix:///run/lvsnap/csi.sock"
+    )]
     pub endpoint: String,
     /// The CSI driver name reported by GetPluginInfo.
     #[arg(long, env = "LVSNAP_DRIVER_NAME", default_value = DEFAULT_DRIVER_NAME)]
@@ -94,14 +105,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // One line, naming the flag at fault where there is one.
-            let mut msg = e.to_string();
-            let mut source = e.source();
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
-            }
-            eprintln!("lvsnap: {}", msg.replace('\n', " "));
+            eprintln!("lvsnap: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
     }
@@ -112,6 +116,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Crd => {
             print!("{}", crate::records::crd_yaml()?);
             Ok(())
+        }
+        Command::Client(cmd) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(client::run(cmd))
         }
         command => {
             init_tracing(cli.log_format, &cli.log_level)?;

@@ -37,7 +37,9 @@ pub(super) async fn run(command: Command) -> anyhow::Result<()> {
         Command::Controller(c) => (Mode::Controller, c.serve, None),
         Command::Node(c) => (Mode::Node, c.serve, Some(c.node)),
         Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.node)),
-        Command::Crd => unreachable!("handled before the runtime starts"),
+        Command::Crd | Command::Client(_) => {
+            anyhow::bail!("not a serving mode")
+        }
     };
     let ServeArgs {
         endpoint,
@@ -54,7 +56,10 @@ pub(super) async fn run(command: Command) -> anyhow::Result<()> {
     if let Some(node) = &node {
         let lvm = Arc::new(Lvm::system(LvmConfig::default()));
         lvm.vg(&node.vg).await.map_err(|e| {
-            ConfigError::new("vg", format!("volume group {:?} is not usable: {e}", node.vg))
+            ConfigError::new(
+                "vg",
+                format!("volume group {:?} is not usable: {e}", node.vg),
+            )
         })?;
         let vg = node.vg.clone();
         identity = identity.with_check(
@@ -68,7 +73,11 @@ pub(super) async fn run(command: Command) -> anyhow::Result<()> {
 
     let socket = crate::server::bind(endpoint.path()).await?;
     let router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
-    tracing::info!(mode = mode.as_str(), version = env!("CARGO_PKG_VERSION"), "lvsnap starting");
+    tracing::info!(
+        mode = mode.as_str(),
+        version = env!("CARGO_PKG_VERSION"),
+        "lvsnap starting"
+    );
     crate::server::serve(router, socket, crate::server::shutdown_signal())
         .await
         .context("serving CSI")?;

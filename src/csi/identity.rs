@@ -43,14 +43,17 @@ impl IdentityService {
         if !self.mode.serves_controller() {
             return Vec::new();
         }
-        [Type::ControllerService, Type::VolumeAccessibilityConstraints]
-            .into_iter()
-            .map(|t| PluginCapability {
-                r#type: Some(plugin_capability::Type::Service(plugin_capability::Service {
-                    r#type: t as i32,
-                })),
-            })
-            .collect()
+        [
+            Type::ControllerService,
+            Type::VolumeAccessibilityConstraints,
+        ]
+        .into_iter()
+        .map(|t| PluginCapability {
+            r#type: Some(plugin_capability::Type::Service(
+                plugin_capability::Service { r#type: t as i32 },
+            )),
+        })
+        .collect()
     }
 }
 
@@ -79,13 +82,18 @@ impl identity_server::Identity for IdentityService {
     }
 
     #[tracing::instrument(skip_all, fields(rpc = "Probe"))]
-    async fn probe(&self, _request: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
+    async fn probe(
+        &self,
+        _request: Request<ProbeRequest>,
+    ) -> Result<Response<ProbeResponse>, Status> {
         for (name, check) in &self.checks {
             if let Err(why) = check().await {
                 tracing::warn!(dependency = name, error = %why, "probe: not ready");
                 // A failing dependency is reported as FAILED_PRECONDITION, which the
                 // livenessprobe sidecar treats as unhealthy, with the reason attached.
-                return Err(Status::failed_precondition(format!("{name} is not ready: {why}")));
+                return Err(Status::failed_precondition(format!(
+                    "{name} is not ready: {why}"
+                )));
             }
         }
         Ok(Response::new(ProbeResponse { ready: Some(true) }))

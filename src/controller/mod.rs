@@ -1,0 +1,3 @@
+//! The controller domain: validation, placement, quota and records. Knows no
+//! proto and no kube.
+pub mod params;

@@ -1,0 +1,358 @@
+//! Request validation that knows no proto: CSI names, parameter maps, and the
+//! typed StorageClass / VolumeSnapshotClass parameters (DESIGN §7).
+use std::collections::HashMap;
+
+/// Why a request is malformed (mapped to INVALID_ARGUMENT).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid(msg: impl Into<String>) -> Invalid {
+    Invalid(msg.into())
+}
+
+/// CSI's limit on names and ids, in bytes.
+pub const MAX_NAME_BYTES: usize = 128;
+/// CSI's limit on a whole parameter or secret map, in bytes.
+pub const MAX_MAP_BYTES: usize = 4096;
+/// The prefix of parameters added by the Kubernetes sidecars.
+pub const K8S_PREFIX: &str = "csi.storage.k8s.io/";
+
+pub const PVC_NAMESPACE: &str = "csi.storage.k8s.io/pvc/namespace";
+pub const PVC_NAME: &str = "csi.storage.k8s.io/pvc/name";
+pub const SNAPSHOT_NAMESPACE: &str = "csi.storage.k8s.io/volumesnapshot/namespace";
+pub const SNAPSHOT_NAME: &str = "csi.storage.k8s.io/volumesnapshot/name";
+
+/// Checks a CSI name or id: present, at most 128 bytes, no banned control characters.
+pub fn check_name(field: &str, value: &str) -> Result<(), Invalid> {
+    if value.is_empty() {
+        return Err(invalid(format!("{field} is required")));
+    }
+    if value.len() > MAX_NAME_BYTES {
+        return Err(invalid(format!(
+            "{field} is {} bytes; at most {MAX_NAME_BYTES} are allowed",
+            value.len()
+        )));
+    }
+    if let Some(c) = value.chars().find(|c| banned(*c)) {
+        return Err(invalid(format!(
+            "{field} contains the control character U+{:04X}",
+            c as u32
+        )));
+    }
+    Ok(())
+}
+
+/// The control characters CSI forbids in names: U+0000–0008, 000B, 000C,
+/// 000E–001F, 007F–009F (tab, newline and carriage return are allowed).
+fn banned(c: char) -> bool {
+    matches!(c as u32, 0x00..=0x08 | 0x0B | 0x0C | 0x0E..=0x1F | 0x7F..=0x9F)
+}
+
+/// Checks a map's total size (keys and values) against CSI's 4 KiB limit.
+pub fn check_map(field: &str, map: &HashMap<String, String>) -> Result<(), Invalid> {
+    let bytes: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if bytes > MAX_MAP_BYTES {
+        return Err(invalid(format!(
+            "{field} is {bytes} bytes; at most {MAX_MAP_BYTES} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+/// The project (Kubernetes namespace) a request is charged to.
+pub fn project(
+    params: &HashMap<String, String>,
+    key: &str,
+    default: &str,
+) -> Result<String, Invalid> {
+    match params.get(key) {
+        None => Ok(default.to_string()),
+        Some(ns) if is_dns_label(ns) => Ok(ns.clone()),
+        Some(ns) => Err(invalid(format!(
+            "{key}={ns:?} is not a valid namespace name"
+        ))),
+    }
+}
+
+/// RFC 1123 label: what Kubernetes accepts as a namespace name.
+pub fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// StorageClass parameters of CreateVolume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeParams {
+    /// Volume type for per-type quota keys (default: the VG name).
+    pub volume_type: Option<String>,
+    pub vg: Option<String>,
+    pub thin_pool: Option<String>,
+    pub fs_type: Option<String>,
+}
+
+impl VolumeParams {
+    pub fn parse(params: &HashMap<String, String>) -> Result<Self, Invalid> {
+        let mut out = VolumeParams::default();
+        for (k, v) in params {
+            match k.as_str() {
+                "type" => out.volume_type = Some(type_name(k, v)?),
+                "vg" => out.vg = Some(non_empty(k, v)?),
+                "thinPool" => out.thin_pool = Some(non_empty(k, v)?),
+                "fsType" | "csi.storage.k8s.io/fstype" => out.fs_type = Some(fs_type(v)?),
+                k if k.starts_with(K8S_PREFIX) => {}
+                k => {
+                    return Err(invalid(format!(
+                        "unknown StorageClass parameter {k:?} (known: type, vg, thinPool, fsType)"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How large a thick snapshot's copy-on-write area is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SnapshotSize {
+    /// The origin's size (Cinder's default: a full-size COW area).
+    #[default]
+    Full,
+    /// A percentage of the origin's size, 1–100.
+    Percent(u8),
+    /// A fixed number of bytes.
+    Bytes(u64),
+}
+
+/// VolumeSnapshotClass parameters of CreateSnapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotParams {
+    pub size: SnapshotSize,
+    /// Cinder's `force=false`: the source must not be in use.
+    pub require_detached: bool,
+    /// The VolumeSnapshot's name, recorded as the display name.
+    pub display_name: Option<String>,
+}
+
+impl SnapshotParams {
+    pub fn parse(params: &HashMap<String, String>) -> Result<Self, Invalid> {
+        let mut out = SnapshotParams::default();
+        for (k, v) in params {
+            match k.as_str() {
+                "snapshotSize" => out.size = snapshot_size(v)?,
+                "requireDetached" => out.require_detached = strict_bool(k, v)?,
+                SNAPSHOT_NAME => out.display_name = Some(display_name(v)),
+                k if k.starts_with(K8S_PREFIX) => {}
+                k => {
+                    return Err(invalid(format!(
+                        "unknown VolumeSnapshotClass parameter {k:?} (known: snapshotSize, requireDetached)"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Cinder trims display names and caps them at 255 characters.
+fn display_name(v: &str) -> String {
+    v.trim().chars().take(255).collect()
+}
+
+fn non_empty(k: &str, v: &str) -> Result<String, Invalid> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(invalid(format!("parameter {k} must not be empty")));
+    }
+    Ok(v.to_string())
+}
+
+/// A volume type becomes part of quota keys (`snapshots_<type>`).
+fn type_name(k: &str, v: &str) -> Result<String, Invalid> {
+    let v = non_empty(k, v)?;
+    if v.len() > 63
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(invalid(format!(
+            "parameter {k}={v:?}: use at most 63 of a-z A-Z 0-9 - _ ."
+        )));
+    }
+    Ok(v)
+}
+
+fn fs_type(v: &str) -> Result<String, Invalid> {
+    match v {
+        "ext4" | "xfs" => Ok(v.to_string()),
+        other => Err(invalid(format!(
+            "fsType {other:?} is not supported (ext4, xfs)"
+        ))),
+    }
+}
+
+fn strict_bool(k: &str, v: &str) -> Result<bool, Invalid> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(invalid(format!(
+            "parameter {k}={v:?} must be \"true\" or \"false\""
+        ))),
+    }
+}
+
+fn snapshot_size(v: &str) -> Result<SnapshotSize, Invalid> {
+    let bad = || {
+        invalid(format!(
+            "snapshotSize={v:?}: use a percentage (1%–100%) or a size in bytes or with a K/M/G/T(i) suffix"
+        ))
+    };
+    if let Some(p) = v.strip_suffix('%') {
+        let n: u8 = p.trim().parse().map_err(|_| bad())?;
+        return match n {
+            100 => Ok(SnapshotSize::Full),
+            1..=99 => Ok(SnapshotSize::Percent(n)),
+            _ => Err(bad()),
+        };
+    }
+    parse_quantity(v).map(SnapshotSize::Bytes).ok_or_else(bad)
+}
+
+/// Parses a byte count with an optional binary suffix (K, M, G, T, with or
+/// without `i`). Zero and overflow are rejected.
+pub fn parse_quantity(v: &str) -> Option<u64> {
+    let v = v.trim();
+    let v = v.strip_suffix('i').unwrap_or(v);
+    let (num, shift) = match v.as_bytes().last()? {
+        b'K' | b'k' => (&v[..v.len() - 1], 10),
+        b'M' => (&v[..v.len() - 1], 20),
+        b'G' => (&v[..v.len() - 1], 30),
+        b'T' => (&v[..v.len() - 1], 40),
+        _ => (v, 0),
+    };
+    num.parse::<u64>()
+        .ok()?
+        .checked_mul(1 << shift)
+        .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn names() {
+        assert!(check_name("name", "snapshot-1234").is_ok());
+        assert!(check_name("name", &"x".repeat(128)).is_ok());
+        assert!(check_name("name", "tab\tand\nnewline\rok").is_ok());
+        for bad in [
+            String::new(),
+            "x".repeat(129),
+            "a\u{0}b".into(),
+            "a\u{7}".into(),
+            "\u{0b}".into(),
+            "\u{1b}[0m".into(),
+            "\u{7f}".into(),
+            "\u{85}".into(),
+            "\u{9f}".into(),
+        ] {
+            assert!(check_name("name", &bad).is_err(), "{bad:?}");
+        }
+        // Multi-byte characters count in bytes.
+        assert!(check_name("name", &"é".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn maps() {
+        assert!(check_map("parameters", &map(&[("a", &"b".repeat(4095))])).is_ok());
+        assert!(check_map("parameters", &map(&[("a", &"b".repeat(4096))])).is_err());
+    }
+
+    #[test]
+    fn volume_params() {
+        let p = VolumeParams::parse(&map(&[
+            ("type", "fast"),
+            ("fsType", "xfs"),
+            (PVC_NAME, "x"),
+        ]))
+        .unwrap();
+        assert_eq!(p.volume_type.as_deref(), Some("fast"));
+        assert_eq!(p.fs_type.as_deref(), Some("xfs"));
+        for bad in [
+            ("color", "red"),
+            ("fsType", "ntfs"),
+            ("type", "a b"),
+            ("vg", " "),
+        ] {
+            assert!(VolumeParams::parse(&map(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn snapshot_params() {
+        let p = SnapshotParams::parse(&map(&[
+            ("snapshotSize", "50%"),
+            ("requireDetached", "true"),
+            (SNAPSHOT_NAME, "  daily  "),
+        ]))
+        .unwrap();
+        assert_eq!(p.size, SnapshotSize::Percent(50));
+        assert!(p.require_detached);
+        assert_eq!(p.display_name.as_deref(), Some("daily"));
+        assert_eq!(
+            SnapshotParams::parse(&map(&[("snapshotSize", "1Gi")]))
+                .unwrap()
+                .size,
+            SnapshotSize::Bytes(1 << 30)
+        );
+        assert_eq!(
+            SnapshotParams::parse(&map(&[("snapshotSize", "100%")]))
+                .unwrap()
+                .size,
+            SnapshotSize::Full
+        );
+        for bad in [
+            ("snapshotSize", "0%"),
+            ("snapshotSize", "101%"),
+            ("snapshotSize", "-1"),
+            ("snapshotSize", "0"),
+            ("snapshotSize", "lots"),
+            ("requireDetached", "yes"),
+            ("force", "true"),
+        ] {
+            assert!(SnapshotParams::parse(&map(&[bad])).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn projects() {
+        let p = map(&[(SNAPSHOT_NAMESPACE, "team-a")]);
+        assert_eq!(
+            project(&p, SNAPSHOT_NAMESPACE, "default").unwrap(),
+            "team-a"
+        );
+        assert_eq!(
+            project(&map(&[]), SNAPSHOT_NAMESPACE, "default").unwrap(),
+            "default"
+        );
+        assert!(
+            project(
+                &map(&[(SNAPSHOT_NAMESPACE, "Team A")]),
+                SNAPSHOT_NAMESPACE,
+                "d"
+            )
+            .is_err()
+        );
+    }
+}
