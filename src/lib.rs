@@ -13,5 +13,6 @@ pub mod client;
 pub mod config;
 pub mod controller;
 pub mod csi;
+pub mod lvm;
 pub mod proto;
 pub mod server;

@@ -1,0 +1,200 @@
+//! The in-memory volume groups behind [`super::FakeRunner`]: just enough of
+//! lvm2's behaviour (extents, free space, origins, thin pools, tags, the
+//! activation skip flag, lvm2's error texts) for the LVM layer above it to
+//! behave as on a real host.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::lvm::CommandOutput;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Kind {
+    Linear,
+    ThickSnapshot {
+        origin: String,
+    },
+    ThinPool,
+    Thin {
+        pool: String,
+        origin: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Lv {
+    pub size: u64,
+    pub kind: Kind,
+    pub tags: BTreeSet<String>,
+    pub active: bool,
+    pub skip: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Vg {
+    pub size: u64,
+    pub extent: u64,
+    pub lvs: BTreeMap<String, Lv>,
+}
+
+/// lvm2's usual failure exit code.
+const FAILED: i32 = 5;
+
+pub(super) fn fail(stderr: String) -> CommandOutput {
+    CommandOutput::failed(FAILED, format!("  {stderr}\n"))
+}
+
+pub(super) fn vg_not_found(vg: &str) -> CommandOutput {
+    fail(format!(
+        "Volume group \"{vg}\" not found\n  Cannot process volume group {vg}"
+    ))
+}
+
+pub(super) fn lv_not_found(vg: &str, lv: &str) -> CommandOutput {
+    fail(format!("Failed to find logical volume \"{vg}/{lv}\""))
+}
+
+impl Vg {
+    pub fn new(size: u64, extent: u64) -> Self {
+        Self {
+            size: size / extent * extent,
+            extent,
+            lvs: BTreeMap::new(),
+        }
+    }
+
+    /// Extents allocated from the PVs: linear LVs, COW areas, pool data, one
+    /// metadata extent per pool and one spare while any pool exists.
+    pub fn used(&self) -> u64 {
+        let mut used = 0;
+        let mut pools = 0;
+        for lv in self.lvs.values() {
+            match lv.kind {
+                Kind::Linear | Kind::ThickSnapshot { .. } => used += lv.size,
+                Kind::ThinPool => {
+                    used += lv.size + self.extent;
+                    pools += 1;
+                }
+                Kind::Thin { .. } => {}
+            }
+        }
+        used + if pools > 0 { self.extent } else { 0 }
+    }
+
+    pub fn free(&self) -> u64 {
+        self.size.saturating_sub(self.used())
+    }
+
+    pub fn round(&self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.extent) * self.extent
+    }
+
+    /// `Err` with lvm2's message when `bytes` more do not fit.
+    pub fn check_space(&self, vg: &str, bytes: u64) -> Result<(), CommandOutput> {
+        let (needed, free) = (bytes / self.extent, self.free() / self.extent);
+        if needed > free {
+            return Err(fail(format!(
+                "Volume group \"{vg}\" has insufficient free space ({free} extents): {needed} required."
+            )));
+        }
+        Ok(())
+    }
+
+    fn has_thick_snapshots(&self, name: &str) -> bool {
+        self.lvs
+            .values()
+            .any(|lv| matches!(&lv.kind, Kind::ThickSnapshot { origin } if origin == name))
+    }
+
+    fn attr(&self, name: &str, lv: &Lv) -> String {
+        let active = if lv.active { 'a' } else { '-' };
+        let skip = if lv.skip { 'k' } else { '-' };
+        match &lv.kind {
+            Kind::Linear if self.has_thick_snapshots(name) => format!("owi-{active}-s---"),
+            Kind::Linear => format!("-wi-{active}-----"),
+            Kind::ThickSnapshot { .. } => format!("swi-{active}-s---"),
+            Kind::ThinPool => {
+                let open = self.lvs.values().any(|o| {
+                    o.active && matches!(&o.kind, Kind::Thin { pool, .. } if pool == name)
+                });
+                format!("twi-{active}{}tz--", if open { 'o' } else { '-' })
+            }
+            Kind::Thin { .. } => format!("Vwi-{active}-tz-{skip}"),
+        }
+    }
+
+    /// One `lvs --reportformat json` row with every field of `LV_FIELDS`.
+    pub fn lv_row(&self, vg: &str, name: &str, lv: &Lv) -> Value {
+        let (origin, pool) = match &lv.kind {
+            Kind::ThickSnapshot { origin } => (origin.clone(), String::new()),
+            Kind::Thin { pool, origin } => (origin.clone().unwrap_or_default(), pool.clone()),
+            _ => (String::new(), String::new()),
+        };
+        let origin_size = self
+            .lvs
+            .get(&origin)
+            .map(|o| o.size.to_string())
+            .unwrap_or_default();
+        let data = match lv.kind {
+            Kind::Linear => "",
+            _ => "0.00",
+        };
+        let snap = if matches!(lv.kind, Kind::ThickSnapshot { .. }) {
+            "0.00"
+        } else {
+            ""
+        };
+        let meta = if lv.kind == Kind::ThinPool {
+            "10.00"
+        } else {
+            ""
+        };
+        let tags: Vec<&str> = lv.tags.iter().map(String::as_str).collect();
+        json!({
+            "vg_name": vg, "lv_name": name, "lv_attr": self.attr(name, lv),
+            "lv_size": lv.size.to_string(), "origin": origin, "origin_size": origin_size,
+            "pool_lv": pool, "lv_tags": tags.join(","), "data_percent": data,
+            "snap_percent": snap, "metadata_percent": meta,
+        })
+    }
+
+    pub fn vg_row(&self, vg: &str) -> Value {
+        json!({
+            "vg_name": vg, "vg_size": self.size.to_string(), "vg_free": self.free().to_string(),
+            "vg_extent_size": self.extent.to_string(),
+        })
+    }
+
+    /// `lvremove -f`: as lvm2, removes a thick origin's snapshots and a thin
+    /// pool's thin LVs along with it.
+    pub fn remove(&mut self, name: &str) {
+        let dependants: Vec<String> = self
+            .lvs
+            .iter()
+            .filter(|(_, lv)| match &lv.kind {
+                Kind::ThickSnapshot { origin } => origin == name,
+                Kind::Thin { pool, .. } => pool == name,
+                _ => false,
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        for d in dependants {
+            self.lvs.remove(&d);
+        }
+        self.lvs.remove(name);
+        // A thin snapshot outlives its origin and loses its origin field.
+        for lv in self.lvs.values_mut() {
+            if let Kind::Thin { origin, .. } = &mut lv.kind {
+                if origin.as_deref() == Some(name) {
+                    *origin = None;
+                }
+            }
+        }
+    }
+}
+
+/// `{"report":[{"<section>":[rows…]}]}`, indented as lvm2 prints it.
+pub(super) fn report(section: &str, rows: Vec<Value>) -> String {
+    let report = json!({ "report": [ { section: rows } ] });
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
+}
