@@ -124,24 +124,40 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(client::run(cmd))
         }
         command => {
-            init_tracing(cli.log_format, &cli.log_level)?;
+            // Checked now, installed once the flags are validated: a startup
+            // error is then one line, not a log trail.
+            let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level).map_err(|e| {
+                anyhow::anyhow!(
+                    "--log-level: {:?} is not a valid filter: {e}",
+                    cli.log_level
+                )
+            })?;
+            let logging = Logging {
+                format: cli.log_format,
+                filter,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(serve::run(command))
+            runtime.block_on(serve::run(command, logging))
         }
     }
 }
 
-fn init_tracing(format: LogFormat, level: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| anyhow::anyhow!("--log-level: {level:?} is not a valid filter: {e}"))?;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+/// Logging settings, installed by the serving modes after validation.
+pub struct Logging {
+    format: LogFormat,
+    filter: tracing_subscriber::EnvFilter,
+}
+
+impl Logging {
+    fn install(self) {
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(self.filter)
+            .with_writer(std::io::stderr);
+        match self.format {
+            LogFormat::Text => builder.init(),
+            LogFormat::Json => builder.json().init(),
+        }
     }
-    Ok(())
 }

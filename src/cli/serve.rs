@@ -32,7 +32,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
     Ok(NodeConfig { node_id, vg })
 }
 
-pub(super) async fn run(command: Command) -> anyhow::Result<()> {
+pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Result<()> {
     let (mode, serve, node) = match command {
         Command::Controller(c) => (Mode::Controller, c.serve, None),
         Command::Node(c) => (Mode::Node, c.serve, Some(c.node)),
@@ -72,6 +72,7 @@ pub(super) async fn run(command: Command) -> anyhow::Result<()> {
     }
 
     let socket = crate::server::bind(endpoint.path()).await?;
+    logging.install();
     let router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
     tracing::info!(
         mode = mode.as_str(),

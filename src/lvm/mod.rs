@@ -82,6 +82,11 @@ impl LvmConfig {
             .cloned()
             .collect();
         env.push(("LC_ALL".into(), "C".into()));
+        // Inherited descriptors (a CO's pipes, a test harness's jobserver) make
+        // LVM print a warning per command into stderr, which errors carry.
+        if !env.iter().any(|(k, _)| k == "LVM_SUPPRESS_FD_WARNINGS") {
+            env.push(("LVM_SUPPRESS_FD_WARNINGS".into(), "1".into()));
+        }
         env
     }
 }
