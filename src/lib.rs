@@ -15,4 +15,5 @@ pub mod controller;
 pub mod csi;
 pub mod lvm;
 pub mod proto;
+pub mod records;
 pub mod server;
