@@ -230,7 +230,11 @@ async fn prefix_env_and_timeout_reach_every_command() {
             .collect();
         assert_eq!(
             env,
-            [("DM_DISABLE_UDEV", "1"), ("LC_ALL", "C")],
+            [
+                ("DM_DISABLE_UDEV", "1"),
+                ("LC_ALL", "C"),
+                ("LVM_SUPPRESS_FD_WARNINGS", "1")
+            ],
             "LC_ALL=C always wins"
         );
         assert_eq!(call.timeout, Duration::from_secs(7));
@@ -247,7 +251,22 @@ async fn default_config_is_as_documented() {
         c.retry_delays,
         [Duration::from_secs(1), Duration::from_secs(2)]
     );
-    assert_eq!(c.command_env(), [("LC_ALL".to_string(), "C".to_string())]);
+    assert_eq!(
+        c.command_env(),
+        [
+            ("LC_ALL".to_string(), "C".to_string()),
+            ("LVM_SUPPRESS_FD_WARNINGS".to_string(), "1".to_string())
+        ]
+    );
+    let quiet_off = LvmConfig::default().with_env("LVM_SUPPRESS_FD_WARNINGS", "0");
+    assert_eq!(
+        quiet_off.command_env(),
+        [
+            ("LVM_SUPPRESS_FD_WARNINGS".to_string(), "0".to_string()),
+            ("LC_ALL".to_string(), "C".to_string())
+        ],
+        "a configured value is kept"
+    );
     let c = LvmConfig::default().with_env("DM_DISABLE_UDEV", "1");
     assert_eq!(
         c.command_env()[0],
