@@ -12,8 +12,11 @@ use crate::records::{
     LvmVolumeSpec, LvmVolumeStatus,
 };
 
+pub mod fake_api;
+mod kube;
 mod sqlite;
 
+pub use self::kube::KubeStore;
 pub use sqlite::SqliteStore;
 
 /// A record as stored: its name (the id, project or node), the version the
