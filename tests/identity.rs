@@ -270,3 +270,31 @@ fn version_prints_the_crate_version() {
         format!("lvsnap {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+/// The quota flags of controller and all-in-one are validated at startup.
+#[test]
+fn bad_quota_flags_fail_with_one_line_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("--default-quota", "backups=3"),
+        ("--default-quota", "snapshots=many"),
+        ("--reservation-expire", "1w"),
+        ("--reservation-expire", "0s"),
+        ("--quota-max-age", "soon"),
+        ("--default-project", "Not A Namespace"),
+        ("--quota-until-refresh", "-1"),
+    ];
+    for (i, (flag, value)) in cases.into_iter().enumerate() {
+        let endpoint = format!("unix://{}/{i}.sock", dir.path().display());
+        let arg = format!("{flag}={value}");
+        let out = run(&["controller", "--endpoint", &endpoint, &arg], dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{arg} must fail");
+        assert!(err.contains(flag), "{arg}: error must name {flag}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{arg}: one line: {err}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing left behind"
+    );
+}

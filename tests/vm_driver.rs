@@ -72,6 +72,11 @@ async fn node_and_all_in_one_answer_identity_on_a_real_vg() {
         assert_eq!(probe.ready, Some(true), "{mode}");
         drop(c);
         assert!(driver.terminate().success(), "{mode}");
+        assert_eq!(
+            state.path().join("lvsnap.db").exists(),
+            expect_controller,
+            "{mode}: all-in-one keeps its records in SQLite under --state-dir"
+        );
     }
 }
 

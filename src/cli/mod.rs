@@ -84,10 +84,44 @@ pub struct CrdCmd {
     pub out_dir: Option<PathBuf>,
 }
 
+/// Flags of the controller side (controller and all-in-one): Cinder's quota.
+#[derive(Debug, Clone, Args)]
+pub struct ControllerArgs {
+    /// Default limits per project, on top of Cinder's (snapshots=10,
+    /// gigabytes=1000, volumes=10; per-type keys like snapshots_<type>
+    /// default to -1 = unlimited). A project's LvmQuota overrides them.
+    #[arg(
+        long,
+        env = "LVSNAP_DEFAULT_QUOTA",
+        default_value = "snapshots=10,gigabytes=1000,volumes=10"
+    )]
+    pub default_quota: String,
+    /// Charge snapshots only against `snapshots`, not `gigabytes` (Cinder's
+    /// no_snapshot_gb_quota).
+    #[arg(long, env = "LVSNAP_NO_SNAPSHOT_GB_QUOTA")]
+    pub no_snapshot_gb_quota: bool,
+    /// How long an uncommitted reservation lives before the sweep rolls it
+    /// back (e.g. 86400s, 24h).
+    #[arg(long, env = "LVSNAP_RESERVATION_EXPIRE", default_value = "86400s")]
+    pub reservation_expire: String,
+    /// Recount a project's usage from the records after this many
+    /// reservations (Cinder's until_refresh; 0 = never).
+    #[arg(long, env = "LVSNAP_QUOTA_UNTIL_REFRESH", default_value_t = 0)]
+    pub quota_until_refresh: i64,
+    /// Recount usage older than this (Cinder's max_age; 0s = never).
+    #[arg(long, env = "LVSNAP_QUOTA_MAX_AGE", default_value = "0s")]
+    pub quota_max_age: String,
+    /// The project charged when a request names no namespace.
+    #[arg(long, env = "LVSNAP_DEFAULT_PROJECT", default_value = "default")]
+    pub default_project: String,
+}
+
 #[derive(Debug, Args)]
 pub struct ControllerCmd {
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +136,8 @@ pub struct NodeCmd {
 pub struct AllInOneCmd {
     #[command(flatten)]
     pub serve: ServeArgs,
+    #[command(flatten)]
+    pub controller: ControllerArgs,
     #[command(flatten)]
     pub node: NodeArgs,
 }

@@ -5,11 +5,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures::FutureExt;
 
-use super::{Command, NodeArgs, ServeArgs};
+use super::{Command, ControllerArgs, NodeArgs, ServeArgs};
 use crate::config::{self, ConfigError, Endpoint, Mode};
 use crate::csi::IdentityService;
 use crate::lvm::{Lvm, LvmConfig};
 use crate::proto::v1::identity_server::IdentityServer;
+use crate::quota::{QuotaConfig, QuotaEngine, parse_duration, system_clock};
+use crate::store::{SqliteStore, Store};
 
 /// The node side's validated flags.
 struct NodeConfig {
@@ -32,11 +34,62 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
     Ok(NodeConfig { node_id, vg })
 }
 
+/// Validates the quota flags into the engine's configuration.
+fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, String), ConfigError> {
+    let defaults = QuotaConfig::parse_defaults(&args.default_quota)
+        .map_err(|e| ConfigError::new("default-quota", e.to_string()))?;
+    let reservation_expire = parse_duration(&args.reservation_expire)
+        .map_err(|e| ConfigError::new("reservation-expire", e))?;
+    if reservation_expire.is_zero() {
+        return Err(ConfigError::new(
+            "reservation-expire",
+            "must be longer than 0s",
+        ));
+    }
+    let max_age =
+        parse_duration(&args.quota_max_age).map_err(|e| ConfigError::new("quota-max-age", e))?;
+    if args.quota_until_refresh < 0 {
+        return Err(ConfigError::new(
+            "quota-until-refresh",
+            "must be 0 (never) or more",
+        ));
+    }
+    if !crate::controller::params::is_dns_label(&args.default_project) {
+        return Err(ConfigError::new(
+            "default-project",
+            format!("{:?} is not a valid namespace name", args.default_project),
+        ));
+    }
+    let config = QuotaConfig {
+        defaults,
+        no_snapshot_gb_quota: args.no_snapshot_gb_quota,
+        reservation_expire,
+        until_refresh: (args.quota_until_refresh > 0).then_some(args.quota_until_refresh),
+        max_age: (!max_age.is_zero()).then_some(max_age),
+    };
+    Ok((config, args.default_project.clone()))
+}
+
+/// Cinder's periodic reservation expiry (Pike and later), every minute.
+fn spawn_expiry_sweep(quota: QuotaEngine) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match quota.expire().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(expired = n, "rolled back expired quota reservations"),
+                Err(e) => tracing::warn!(error = %e, "quota reservation sweep failed"),
+            }
+        }
+    });
+}
+
 pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Result<()> {
-    let (mode, serve, node) = match command {
-        Command::Controller(c) => (Mode::Controller, c.serve, None),
-        Command::Node(c) => (Mode::Node, c.serve, Some(c.node)),
-        Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.node)),
+    let (mode, serve, controller, node) = match command {
+        Command::Controller(c) => (Mode::Controller, c.serve, Some(c.controller), None),
+        Command::Node(c) => (Mode::Node, c.serve, None, Some(c.node)),
+        Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.controller), Some(c.node)),
         Command::Crd(_) | Command::Client(_) => {
             anyhow::bail!("not a serving mode")
         }
@@ -50,7 +103,9 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     if driver_name.trim().is_empty() {
         return Err(ConfigError::new("driver-name", "must not be empty").into());
     }
-    let node = node.as_ref().map(node_config).transpose()?;
+    let quota = controller.as_ref().map(quota_config).transpose()?;
+    let node_args = node;
+    let node = node_args.as_ref().map(node_config).transpose()?;
 
     let mut identity = IdentityService::new(driver_name, mode);
     if let Some(node) = &node {
@@ -73,6 +128,17 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
 
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
+    // all-in-one keeps its records in SQLite under --state-dir; the
+    // controller's Kubernetes store arrives with the controller service.
+    if let (Mode::AllInOne, Some((quota_config, _default_project)), Some(args)) =
+        (mode, quota, node_args.as_ref())
+    {
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&args.state_dir)
+                .map_err(|e| ConfigError::new("state-dir", e.to_string()))?,
+        );
+        spawn_expiry_sweep(QuotaEngine::new(store, quota_config, system_clock()));
+    }
     let router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
     tracing::info!(
         mode = mode.as_str(),
