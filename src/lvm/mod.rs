@@ -47,7 +47,8 @@ pub struct LvmConfig {
     pub command_prefix: Vec<String>,
     /// Extra environment, e.g. `DM_DISABLE_UDEV=1` where udev does not run.
     /// `LC_ALL=C` is always set (and wins over an `LC_ALL` given here):
-    /// errors are classified from English stderr.
+    /// errors are classified from English stderr. `LVM_SUPPRESS_FD_WARNINGS=1`
+    /// is added unless set here.
     pub env: Vec<(String, String)>,
     /// Per command; the process is killed when it passes.
     pub timeout: Duration,
@@ -73,7 +74,8 @@ impl LvmConfig {
         self
     }
 
-    /// The environment each command gets: the configured one, then `LC_ALL=C`.
+    /// The environment each command gets: the configured one, then `LC_ALL=C`,
+    /// then `LVM_SUPPRESS_FD_WARNINGS=1` if not configured.
     pub fn command_env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
             .env
