@@ -28,6 +28,7 @@ mod runner;
 mod tests;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
+pub use create::max_cow_bytes;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 pub use fake::{FakeCall, FakeRunner};
 pub use names::{
