@@ -1,20 +1,28 @@
 //! The fake is only worth what it shares with real LVM: the same scenario
 //! runs on `FakeRunner` and on the VM's lvm2, and what `lvs` says afterwards
 //! (names, attrs, sizes, origins, pools, tags) and how each refusal is
-//! classified must agree. Also checks lvsnap's COW cap against lvm2's own.
-use lvsnap::lvm::{ErrorKind, LvInfo, LvName, LvTag, Lvm, max_cow_bytes, round_up};
+//! classified must agree. Also checks lvsnap's COW cap against lvm2's own,
+//! and the attrs of an open origin and a skip-flagged thin snapshot.
+use lvsnap::lvm::{
+    ErrorKind, LV_FIELDS, LvInfo, LvName, LvTag, Lvm, device_mapper_path, max_cow_bytes, parse_lvs,
+    round_up,
+};
 use uuid::Uuid;
 
-use super::support::{MIB, lvm, raw, snap, vg, vol};
+use super::support::{MIB, lvm, raw, snap, timed, vg, vol};
 
-/// What must agree between the fake and lvm2 for one LV.
+/// What must agree between the fake and lvm2 for one LV: name, attr,
+/// size, origin, origin size, pool, tags, and which of data, snapshot and
+/// metadata use are reported (their values depend on the data written).
 type Row = (
     String,
     String,
     u64,
     Option<String>,
+    Option<u64>,
     Option<String>,
     Vec<String>,
+    [bool; 3],
 );
 
 fn row(lv: &LvInfo) -> Row {
@@ -23,8 +31,14 @@ fn row(lv: &LvInfo) -> Row {
         lv.attr.raw.clone(),
         lv.size_bytes,
         lv.origin.as_ref().map(ToString::to_string),
+        lv.origin_size_bytes,
         lv.pool.as_ref().map(ToString::to_string),
         lv.tags.clone(),
+        [
+            lv.data_percent.is_some(),
+            lv.snap_percent.is_some(),
+            lv.metadata_percent.is_some(),
+        ],
     )
 }
 
@@ -165,5 +179,79 @@ async fn oversized_cow_is_capped_as_lvm2_caps_it() {
     );
     for name in [&ours, &theirs, &origin] {
         assert!(lvm.remove(vg(), name).await.unwrap());
+    }
+}
+
+#[tokio::test]
+#[ignore = "vm tier: run inside scripts/vm-run"]
+async fn open_origin_skip_flag_and_activate_on_real_lvm() {
+    let lvm = lvm();
+    let (origin, thick) = (vol().0, snap().0);
+    lvm.create_linear(vg(), &origin, 8 * MIB, &[])
+        .await
+        .unwrap();
+    lvm.create_snapshot(vg(), &origin, &thick, None, &[])
+        .await
+        .unwrap();
+    let held = std::fs::File::open(device_mapper_path(vg(), &origin)).unwrap();
+
+    let pool = LvName::new(&format!("pool{}", Uuid::new_v4().simple())).unwrap();
+    let (thin, skipped) = (vol().0, snap().0);
+    lvm.create_thin_pool(vg(), &pool, 64 * MIB).await.unwrap();
+    lvm.create_thin(vg(), &pool, &thin, 8 * MIB, &[])
+        .await
+        .unwrap();
+    // lvm2's default for a thin snapshot: the activation skip flag, inactive.
+    let target = format!("{}/{}", vg(), thin);
+    let out = raw(&[
+        "lvcreate",
+        "--yes",
+        "--name",
+        skipped.as_str(),
+        "--snapshot",
+        &target,
+    ])
+    .await;
+    assert_eq!(out.exit_code, Some(0), "{out:?}");
+    let s = lvm.lv(vg(), &skipped).await.unwrap().unwrap();
+    assert_eq!(s.attr.raw, "Vwi---tz-k");
+    let s = timed("lvchange activate", lvm.activate(vg(), &skipped))
+        .await
+        .unwrap();
+    assert_eq!(s.attr.raw, "Vwi-a-tz-k", "active, flag kept");
+
+    let out = raw(&[
+        "lvs",
+        "--reportformat",
+        "json",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        LV_FIELDS,
+        vg(),
+    ])
+    .await;
+    let lvs = parse_lvs(&out.stdout).unwrap();
+    let attr = |n: &LvName| {
+        lvs.iter()
+            .find(|l| &l.name == n)
+            .map(|l| l.attr.raw.clone())
+    };
+    assert_eq!(attr(&origin).as_deref(), Some("owi-aos---"));
+    assert_eq!(attr(&thick).as_deref(), Some("swi-a-s---"));
+    assert_eq!(attr(&pool).as_deref(), Some("twi-aotz--"));
+    assert_eq!(attr(&thin).as_deref(), Some("Vwi-a-tz--"));
+    let mine = [&origin, &thick, &pool, &thin, &skipped];
+    for line in out
+        .stdout
+        .lines()
+        .filter(|l| mine.iter().any(|n| l.contains(&format!("\"{n}\""))))
+    {
+        eprintln!("[vm-report] lvs row: {}", line.trim());
+    }
+    drop(held);
+    for name in [&skipped, &thin, &pool, &thick, &origin] {
+        assert!(lvm.remove(vg(), name).await.unwrap(), "{name}");
     }
 }
