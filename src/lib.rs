@@ -15,5 +15,7 @@ pub mod controller;
 pub mod csi;
 pub mod lvm;
 pub mod proto;
+pub mod quota;
 pub mod records;
 pub mod server;
+pub mod store;

@@ -41,8 +41,8 @@ pub enum Command {
     Node(NodeCmd),
     /// Controller and node in one process on one socket, records in SQLite.
     AllInOne(AllInOneCmd),
-    /// Print the CustomResourceDefinitions as YAML.
-    Crd,
+    /// Print the CustomResourceDefinitions as YAML (or write one file each).
+    Crd(CrdCmd),
     /// Call a running driver over CSI (for operators and the quickstart).
     Client(client::ClientCmd),
 }
@@ -74,6 +74,14 @@ pub struct NodeArgs {
     /// Directory for the node's state (and all-in-one's SQLite database).
     #[arg(long, env = "LVSNAP_STATE_DIR", default_value = "/var/lib/lvsnap")]
     pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CrdCmd {
+    /// Write one `<name>.yaml` per CRD into this directory instead of stdout
+    /// (how deploy/helm/lvsnap/crds/ is generated).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -113,8 +121,16 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Crd => {
+        Command::Crd(CrdCmd { out_dir: None }) => {
             print!("{}", crate::records::crd_yaml()?);
+            Ok(())
+        }
+        Command::Crd(CrdCmd { out_dir: Some(dir) }) => {
+            std::fs::create_dir_all(&dir)?;
+            for (name, yaml) in crate::records::crd_files()? {
+                std::fs::write(dir.join(&name), yaml)?;
+                println!("wrote {}", dir.join(&name).display());
+            }
             Ok(())
         }
         Command::Client(cmd) => {

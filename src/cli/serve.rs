@@ -37,7 +37,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         Command::Controller(c) => (Mode::Controller, c.serve, None),
         Command::Node(c) => (Mode::Node, c.serve, Some(c.node)),
         Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.node)),
-        Command::Crd | Command::Client(_) => {
+        Command::Crd(_) | Command::Client(_) => {
             anyhow::bail!("not a serving mode")
         }
     };

@@ -1,0 +1,353 @@
+//! Runs the quota arithmetic as ONE atomic read-modify-write of a project's
+//! quota record per call (SQLite: a transaction; Kubernetes: a
+//! resourceVersion compare-and-swap, retried on conflict).
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::arith::{self, Deltas};
+use super::{QuotaConfig, QuotaError, gib_ceil, validate_key};
+use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
+use crate::store::{QuotaRecord, SnapshotFilter, Store, StoreError, VolumeFilter};
+
+/// The time source (injectable for tests).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
+
+/// Cinder's quota engine over a [`Store`].
+#[derive(Clone)]
+pub struct QuotaEngine {
+    store: Arc<dyn Store>,
+    config: QuotaConfig,
+    clock: Clock,
+}
+
+/// Signals from inside the read-modify-write closure.
+#[derive(Debug, thiserror::Error)]
+enum Inner {
+    #[error("usage must be recounted first")]
+    NeedsRefresh,
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
+}
+
+fn store_err(e: StoreError) -> Result<Inner, QuotaError> {
+    match e {
+        StoreError::Aborted(inner) => match inner.downcast::<Inner>() {
+            Ok(inner) => Ok(*inner),
+            Err(other) => Err(QuotaError::Store(other.to_string())),
+        },
+        other => Err(QuotaError::Store(other.to_string())),
+    }
+}
+
+impl QuotaEngine {
+    pub fn new(store: Arc<dyn Store>, config: QuotaConfig, clock: Clock) -> Self {
+        Self {
+            store,
+            config,
+            clock,
+        }
+    }
+
+    pub fn config(&self) -> &QuotaConfig {
+        &self.config
+    }
+
+    /// `{snapshots: ±1, gigabytes: ±size}` plus per-type keys; only
+    /// `snapshots` when `no_snapshot_gb_quota`.
+    pub fn snapshot_deltas(&self, volume_type: &str, size_gb: i64, sign: i64) -> Deltas {
+        let mut d = Deltas::new();
+        add(&mut d, "snapshots", volume_type, sign);
+        if !self.config.no_snapshot_gb_quota {
+            add(&mut d, "gigabytes", volume_type, sign * size_gb);
+        }
+        d
+    }
+
+    /// `{volumes: ±1, gigabytes: ±size}` plus per-type keys.
+    pub fn volume_deltas(&self, volume_type: &str, size_gb: i64, sign: i64) -> Deltas {
+        let mut d = Deltas::new();
+        add(&mut d, "volumes", volume_type, sign);
+        add(&mut d, "gigabytes", volume_type, sign * size_gb);
+        d
+    }
+
+    /// Reserves `deltas` in `project`; returns the reservation ids.
+    pub async fn reserve(&self, project: &str, deltas: &Deltas) -> Result<Vec<String>, QuotaError> {
+        for key in deltas.keys() {
+            validate_key(key)?;
+        }
+        match self.try_reserve(project, deltas, None).await {
+            Err(Inner::NeedsRefresh) => {
+                let counts = self.recount(project).await?;
+                self.try_reserve(project, deltas, Some(counts))
+                    .await
+                    .map_err(|e| match e {
+                        Inner::Quota(q) => q,
+                        Inner::NeedsRefresh => QuotaError::Store("recount did not settle".into()),
+                    })
+            }
+            Err(Inner::Quota(e)) => Err(e),
+            Ok(ids) => Ok(ids),
+        }
+    }
+
+    async fn try_reserve(
+        &self,
+        project: &str,
+        deltas: &Deltas,
+        counts: Option<BTreeMap<String, i64>>,
+    ) -> Result<Vec<String>, Inner> {
+        let deltas = deltas.clone();
+        let config = self.config.clone();
+        let now = (self.clock)();
+        let expires = now
+            + chrono::Duration::from_std(config.reservation_expire)
+                .unwrap_or(chrono::Duration::days(1));
+        let max_age = config
+            .max_age
+            .and_then(|d| chrono::Duration::from_std(d).ok());
+        let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+        let out = ids.clone();
+        let result = self
+            .store
+            .update_quota(
+                project,
+                Box::new(move |current: Option<&QuotaRecord>| {
+                    let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
+                    let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
+                    for key in deltas.keys() {
+                        if arith::needs_refresh(&status, key, config.until_refresh, max_age, now) {
+                            let Some(counts) = &counts else {
+                                return Err(Box::new(Inner::NeedsRefresh));
+                            };
+                            let n = counts.get(key).copied().unwrap_or(0);
+                            arith::refresh(&mut status, key, n, config.until_refresh, now);
+                        }
+                    }
+                    let hard = |key: &str| limit(&spec, &config, key);
+                    let new = arith::reserve(&mut status, &hard, &deltas, expires, &mut || {
+                        uuid::Uuid::new_v4().to_string()
+                    })
+                    .map_err(
+                        |e| -> Box<dyn std::error::Error + Send + Sync> {
+                            // Unsized here, so that the store hands back a Box<Inner>
+                            // (a `?` on Box<Inner> would box it twice).
+                            Box::new(Inner::Quota(e))
+                        },
+                    )?;
+                    if let Ok(mut ids) = out.lock() {
+                        *ids = new;
+                    }
+                    Ok((spec, status))
+                }),
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(ids.lock().map(|v| v.clone()).unwrap_or_default()),
+            Err(e) => Err(store_err(e).map_err(Inner::Quota)?),
+        }
+    }
+
+    /// Commits reservations (Cinder's `reservation_commit`).
+    pub async fn commit(&self, project: &str, ids: &[String]) -> Result<(), QuotaError> {
+        self.modify(project, ids.to_vec(), |status, ids| {
+            arith::commit(status, ids);
+        })
+        .await
+    }
+
+    /// Rolls reservations back (Cinder's `reservation_rollback`).
+    pub async fn rollback(&self, project: &str, ids: &[String]) -> Result<(), QuotaError> {
+        self.modify(project, ids.to_vec(), |status, ids| {
+            arith::rollback(status, ids);
+        })
+        .await
+    }
+
+    /// Reserves and commits at once: how Cinder releases quota on delete
+    /// (negative deltas).
+    pub async fn charge(&self, project: &str, deltas: &Deltas) -> Result<(), QuotaError> {
+        let ids = self.reserve(project, deltas).await?;
+        self.commit(project, &ids).await
+    }
+
+    /// Rolls back every expired reservation in every project; returns how
+    /// many were expired (Cinder's periodic `reservation_expire`).
+    pub async fn expire(&self) -> Result<usize, QuotaError> {
+        let now = (self.clock)();
+        let quotas = self
+            .store
+            .list_quotas()
+            .await
+            .map_err(|e| QuotaError::Store(e.to_string()))?;
+        let mut total = 0;
+        for q in quotas {
+            let expired = q
+                .status
+                .reservations
+                .iter()
+                .filter(|r| {
+                    DateTime::parse_from_rfc3339(&r.expires_at)
+                        .map(|t| t < now)
+                        .unwrap_or(true)
+                })
+                .count();
+            if expired == 0 {
+                continue;
+            }
+            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counter = done.clone();
+            self.store
+                .update_quota(
+                    &q.name,
+                    Box::new(move |current| {
+                        let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
+                        let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
+                        counter.store(
+                            arith::expire(&mut status, now),
+                            std::sync::atomic::Ordering::SeqCst,
+                        );
+                        Ok((spec, status))
+                    }),
+                )
+                .await
+                .map_err(|e| QuotaError::Store(e.to_string()))?;
+            total += done.load(std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(total)
+    }
+
+    /// The project's limits and usage.
+    pub async fn show(
+        &self,
+        project: &str,
+    ) -> Result<(BTreeMap<String, i64>, LvmQuotaStatus), QuotaError> {
+        let q = self
+            .store
+            .get_quota(project)
+            .await
+            .map_err(|e| QuotaError::Store(e.to_string()))?;
+        let spec = q.as_ref().map(|r| r.spec.clone()).unwrap_or_default();
+        let mut limits: BTreeMap<String, i64> = self.config.defaults.clone();
+        limits.extend(spec.hard.clone());
+        Ok((limits, q.map(|r| r.status).unwrap_or_default()))
+    }
+
+    async fn modify(
+        &self,
+        project: &str,
+        ids: Vec<String>,
+        f: fn(&mut LvmQuotaStatus, &[String]),
+    ) -> Result<(), QuotaError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.store
+            .update_quota(
+                project,
+                Box::new(move |current| {
+                    let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
+                    let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
+                    f(&mut status, &ids);
+                    Ok((spec, status))
+                }),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| QuotaError::Store(e.to_string()))
+    }
+
+    /// Recounts usage from the records (Cinder's refresh): non-deleted
+    /// snapshots and volumes of any status; gigabytes = volume sizes +
+    /// snapshots' `volume_size` (unless `no_snapshot_gb_quota`).
+    pub async fn recount(&self, project: &str) -> Result<BTreeMap<String, i64>, QuotaError> {
+        let err = |e: StoreError| QuotaError::Store(e.to_string());
+        let mut counts = BTreeMap::new();
+        let mut bump = |key: &str, ty: &str, n: i64| {
+            *counts.entry(key.to_string()).or_insert(0) += n;
+            *counts.entry(format!("{key}_{ty}")).or_insert(0) += n;
+        };
+        let vf = VolumeFilter {
+            project: Some(project.to_string()),
+            ..Default::default()
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_volumes(&vf, after.as_deref(), 500)
+                .await
+                .map_err(err)?;
+            for v in &page {
+                bump("volumes", &v.spec.volume_type, 1);
+                bump(
+                    "gigabytes",
+                    &v.spec.volume_type,
+                    gib_ceil(v.spec.size_bytes),
+                );
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
+                _ => break,
+            }
+        }
+        let sf = SnapshotFilter {
+            project: Some(project.to_string()),
+            ..Default::default()
+        };
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_snapshots(&sf, after.as_deref(), 500)
+                .await
+                .map_err(err)?;
+            for s in &page {
+                bump("snapshots", &s.spec.volume_type, 1);
+                if !self.config.no_snapshot_gb_quota {
+                    bump("gigabytes", &s.spec.volume_type, s.spec.volume_size);
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
+                _ => break,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Sets a project's limits (validated keys).
+    pub async fn set_limits(
+        &self,
+        project: &str,
+        hard: BTreeMap<String, i64>,
+    ) -> Result<(), QuotaError> {
+        for key in hard.keys() {
+            validate_key(key)?;
+        }
+        self.store
+            .set_quota_limits(project, &LvmQuotaSpec { hard })
+            .await
+            .map(|_| ())
+            .map_err(|e| QuotaError::Store(e.to_string()))
+    }
+}
+
+fn add(d: &mut Deltas, resource: &str, volume_type: &str, n: i64) {
+    d.insert(resource.to_string(), n);
+    d.insert(format!("{resource}_{volume_type}"), n);
+}
+
+/// Project limit, else the configured default (per-type keys: -1).
+fn limit(spec: &LvmQuotaSpec, config: &QuotaConfig, key: &str) -> i64 {
+    spec.hard
+        .get(key)
+        .copied()
+        .unwrap_or_else(|| config.default_limit(key))
+}

@@ -1,0 +1,247 @@
+//! The records: Cinder's volumes, snapshots and quotas as CustomResources
+//! (group `lvsnap.io`, `v1alpha1`, cluster-scoped). The spec/status structs
+//! are the domain's record types; the kube-generated wrappers (`LvmSnapshot`,
+//! …) are used only by the Kubernetes store and for CRD generation.
+use std::collections::BTreeMap;
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::state::{SnapshotState, VolumeState};
+
+/// One snapshot: Cinder's `snapshots` row. Identity fields never change.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lvsnap.io",
+    version = "v1alpha1",
+    kind = "LvmSnapshot",
+    plural = "lvmsnapshots",
+    shortname = "lvmsnap",
+    status = "LvmSnapshotStatus",
+    category = "lvsnap",
+    printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
+    printcolumn = r#"{"name":"Volume ID","type":"string","jsonPath":".spec.sourceVolumeId"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.displayName"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.volumeSize","description":"GiB, as Cinder"}"#,
+    printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress","priority":1}"#,
+    printcolumn = r#"{"name":"Node","type":"string","jsonPath":".spec.node","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.id == oldSelf.id && self.csiName == oldSelf.csiName && self.sourceVolumeId == oldSelf.sourceVolumeId && self.project == oldSelf.project && self.node == oldSelf.node && self.vg == oldSelf.vg && self.lvName == oldSelf.lvName && self.volumeSize == oldSelf.volumeSize",
+     "message": "a snapshot's identity (id, csiName, sourceVolumeId, project, node, vg, lvName, volumeSize) is immutable"}
+]))]
+pub struct LvmSnapshotSpec {
+    /// The snapshot id (a UUID), also the object's name.
+    pub id: String,
+    /// The CSI name the CO asked for (idempotency key).
+    pub csi_name: String,
+    pub source_volume_id: String,
+    /// The project (Kubernetes namespace) charged for it.
+    pub project: String,
+    /// The VolumeSnapshot's name when known (Cinder's user).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub display_description: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The source volume's type, for per-type quota keys.
+    pub volume_type: String,
+    /// The source volume's size in GiB, rounded up (what quota is charged).
+    pub volume_size: i64,
+    /// Copy-on-write area of a thick snapshot, in bytes (None: thin).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cow_size_bytes: Option<i64>,
+    pub node: String,
+    pub vg: String,
+    /// The LV: `_snapshot-<id>`.
+    pub lv_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_snapshot_id: Option<String>,
+}
+
+/// Where a snapshot is in its life.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmSnapshotStatus {
+    pub status: SnapshotState,
+    /// "0%" … "100%".
+    #[serde(default)]
+    pub progress: String,
+    #[serde(default)]
+    pub ready_to_use: bool,
+    /// RFC 3339; set when the record is written.
+    #[serde(default)]
+    pub creation_time: String,
+    /// The snapshot's size in bytes (the origin's size), 0 = unknown.
+    #[serde(default)]
+    pub size_bytes: i64,
+    /// A gRPC code name (e.g. "RESOURCE_EXHAUSTED") when status is error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+/// One volume: Cinder's `volumes` row.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lvsnap.io",
+    version = "v1alpha1",
+    kind = "LvmVolume",
+    plural = "lvmvolumes",
+    shortname = "lvmvol",
+    status = "LvmVolumeStatus",
+    category = "lvsnap",
+    printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
+    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.csiName"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.sizeBytes"}"#,
+    printcolumn = r#"{"name":"Node","type":"string","jsonPath":".spec.node"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.id == oldSelf.id && self.csiName == oldSelf.csiName && self.project == oldSelf.project && self.node == oldSelf.node && self.vg == oldSelf.vg && self.lvName == oldSelf.lvName",
+     "message": "a volume's identity (id, csiName, project, node, vg, lvName) is immutable"},
+    {"rule": "self.sizeBytes >= oldSelf.sizeBytes", "message": "a volume never shrinks"}
+]))]
+pub struct LvmVolumeSpec {
+    pub id: String,
+    pub csi_name: String,
+    pub project: String,
+    pub volume_type: String,
+    pub node: String,
+    pub vg: String,
+    /// The LV: `volume-<id>`.
+    pub lv_name: String,
+    pub size_bytes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_type: Option<String>,
+    /// Created from this snapshot id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_snapshot_id: Option<String>,
+    /// Cloned from this volume id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_volume_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmVolumeStatus {
+    pub status: VolumeState,
+    #[serde(default)]
+    pub progress: String,
+    #[serde(default)]
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+/// A project's quota: one object per project, so that a reservation is one
+/// compare-and-swap on its resourceVersion (Cinder's `SELECT … FOR UPDATE`).
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lvsnap.io",
+    version = "v1alpha1",
+    kind = "LvmQuota",
+    plural = "lvmquotas",
+    shortname = "lvmq",
+    status = "LvmQuotaStatus",
+    category = "lvsnap",
+    printcolumn = r#"{"name":"Snapshots","type":"integer","jsonPath":".status.usage.snapshots.inUse"}"#,
+    printcolumn = r#"{"name":"Gigabytes","type":"integer","jsonPath":".status.usage.gigabytes.inUse"}"#,
+    printcolumn = r#"{"name":"Volumes","type":"integer","jsonPath":".status.usage.volumes.inUse"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmQuotaSpec {
+    /// Limits: `snapshots`, `gigabytes`, `volumes` and `<resource>_<type>`;
+    /// negative = unlimited; absent = the configured default.
+    #[serde(default)]
+    pub hard: BTreeMap<String, i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub in_use: i64,
+    pub reserved: i64,
+    /// Reservations left before `in_use` is recounted (Cinder's `until_refresh`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_refresh: Option<i64>,
+    /// RFC 3339 time `in_use` was last recounted (for `max_age`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservationRecord {
+    pub id: String,
+    pub resource: String,
+    pub delta: i64,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmQuotaStatus {
+    #[serde(default)]
+    pub usage: BTreeMap<String, Usage>,
+    #[serde(default)]
+    pub reservations: Vec<ReservationRecord>,
+}
+
+/// One node: its volume group's capacity, reported by the node plugin.
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "lvsnap.io",
+    version = "v1alpha1",
+    kind = "LvmNode",
+    plural = "lvmnodes",
+    status = "LvmNodeStatus",
+    category = "lvsnap",
+    printcolumn = r#"{"name":"VG","type":"string","jsonPath":".spec.vg"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes"}"#,
+    printcolumn = r#"{"name":"Free","type":"integer","jsonPath":".status.freeBytes"}"#,
+    printcolumn = r#"{"name":"Heartbeat","type":"date","jsonPath":".status.lastHeartbeat"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmNodeSpec {
+    pub vg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LvmNodeStatus {
+    pub size_bytes: i64,
+    pub free_bytes: i64,
+    pub extent_size_bytes: i64,
+    #[serde(default)]
+    pub lvm_version: String,
+    /// RFC 3339.
+    #[serde(default)]
+    pub last_heartbeat: String,
+}

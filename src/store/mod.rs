@@ -1,0 +1,213 @@
+//! The `Store`: where records live. Two backends behind one trait: the
+//! Kubernetes API (CRDs, optimistic concurrency on resourceVersion) and
+//! embedded SQLite (all-in-one). The same behavioural suite runs on both.
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::broadcast;
+
+use crate::records::{
+    LvmNodeSpec, LvmNodeStatus, LvmQuotaSpec, LvmQuotaStatus, LvmSnapshotSpec, LvmSnapshotStatus,
+    LvmVolumeSpec, LvmVolumeStatus,
+};
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A record as stored: its name (the id, project or node), the version the
+/// store saw (resourceVersion / row counter), spec and status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record<S, T> {
+    pub name: String,
+    pub version: String,
+    pub spec: S,
+    pub status: T,
+}
+
+impl<S, T> Record<S, T> {
+    /// A record not yet stored (empty version).
+    pub fn new(name: impl Into<String>, spec: S, status: T) -> Self {
+        Self {
+            name: name.into(),
+            version: String::new(),
+            spec,
+            status,
+        }
+    }
+}
+
+pub type VolumeRecord = Record<LvmVolumeSpec, LvmVolumeStatus>;
+pub type SnapshotRecord = Record<LvmSnapshotSpec, LvmSnapshotStatus>;
+pub type QuotaRecord = Record<LvmQuotaSpec, LvmQuotaStatus>;
+pub type NodeRecord = Record<LvmNodeSpec, LvmNodeStatus>;
+
+/// The record kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Volume,
+    Snapshot,
+    Quota,
+    Node,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Volume => "volume",
+            Kind::Snapshot => "snapshot",
+            Kind::Quota => "quota",
+            Kind::Node => "node",
+        }
+    }
+}
+
+/// What changed, for watchers (the node executor, waiting controllers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub kind: Kind,
+    pub name: String,
+    /// The node the record is assigned to, when it has one.
+    pub node: Option<String>,
+}
+
+/// Store failures, classified so callers can act on them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {name} not found")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{kind} {name} already exists")]
+    AlreadyExists { kind: &'static str, name: String },
+    /// The record changed since it was read: read again and retry.
+    #[error("{kind} {name} was changed concurrently (stale version {version})")]
+    Conflict {
+        kind: &'static str,
+        name: String,
+        version: String,
+    },
+    /// The store refused the object (Kubernetes 422, a bad name).
+    #[error("invalid {kind} {name}: {message}")]
+    Invalid {
+        kind: &'static str,
+        name: String,
+        message: String,
+    },
+    /// A stored record that cannot be read back.
+    #[error("{kind} {name} is malformed in the store: {message}")]
+    Corrupt {
+        kind: &'static str,
+        name: String,
+        message: String,
+    },
+    /// A read-modify-write closure refused the change.
+    #[error(transparent)]
+    Aborted(Box<dyn std::error::Error + Send + Sync>),
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Which snapshots to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotFilter {
+    pub source_volume_id: Option<String>,
+    pub node: Option<String>,
+    pub project: Option<String>,
+    pub include_deleted: bool,
+}
+
+/// Which volumes to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeFilter {
+    pub node: Option<String>,
+    pub project: Option<String>,
+    pub include_deleted: bool,
+}
+
+/// A quota read-modify-write: given the current record (None: none yet),
+/// returns the new spec/status, or an error that aborts without writing.
+/// It may run more than once (on conflicts) and must not have side effects.
+pub type QuotaUpdate = Box<
+    dyn FnMut(
+            Option<&QuotaRecord>,
+        )
+            -> Result<(LvmQuotaSpec, LvmQuotaStatus), Box<dyn std::error::Error + Send + Sync>>
+        + Send,
+>;
+
+/// The records store. Lists are ordered by name, and `after` continues a
+/// listing after the given name (stable pagination).
+#[async_trait]
+pub trait Store: Send + Sync + Debug {
+    async fn create_volume(&self, record: &VolumeRecord) -> Result<VolumeRecord, StoreError>;
+    async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError>;
+    /// The live (not deleted) volume with this CSI name.
+    async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError>;
+    async fn list_volumes(
+        &self,
+        filter: &VolumeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<VolumeRecord>, StoreError>;
+    /// Compare-and-swap on `record.version`: spec and status.
+    async fn update_volume(&self, record: &VolumeRecord) -> Result<VolumeRecord, StoreError>;
+    /// Removes the record for good (purge after retention, rollback).
+    async fn purge_volume(&self, id: &str) -> Result<(), StoreError>;
+
+    async fn create_snapshot(&self, record: &SnapshotRecord) -> Result<SnapshotRecord, StoreError>;
+    async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError>;
+    async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError>;
+    async fn list_snapshots(
+        &self,
+        filter: &SnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SnapshotRecord>, StoreError>;
+    async fn update_snapshot(&self, record: &SnapshotRecord) -> Result<SnapshotRecord, StoreError>;
+    async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError>;
+
+    async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError>;
+    /// One atomic read-modify-write of a project's quota record.
+    async fn update_quota(
+        &self,
+        project: &str,
+        update: QuotaUpdate,
+    ) -> Result<QuotaRecord, StoreError>;
+    /// Sets a project's limits (creating the record if needed).
+    async fn set_quota_limits(
+        &self,
+        project: &str,
+        spec: &LvmQuotaSpec,
+    ) -> Result<QuotaRecord, StoreError>;
+    async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError>;
+
+    async fn put_node(&self, record: &NodeRecord) -> Result<NodeRecord, StoreError>;
+    async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError>;
+
+    /// Change notifications (best effort: a lagging receiver re-lists).
+    fn subscribe(&self) -> broadcast::Receiver<Change>;
+}
+
+/// Serializes a record part to JSON, classifying the failure.
+pub(crate) fn to_json<T: Serialize>(kind: Kind, name: &str, v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid {
+        kind: kind.as_str(),
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Parses a stored record part; malformed data is `Corrupt`, never a panic.
+pub(crate) fn from_json<T: DeserializeOwned>(
+    kind: Kind,
+    name: &str,
+    raw: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt {
+        kind: kind.as_str(),
+        name: name.to_string(),
+        message: e.to_string(),
+    })
+}

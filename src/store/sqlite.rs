@@ -1,0 +1,537 @@
+//! Embedded SQLite store for all-in-one: one table of records with indexed
+//! columns, JSON spec/status, WAL, a schema version with migrations. Every
+//! write is a transaction, so a crash mid-write leaves the previous state.
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::broadcast;
+
+use super::{
+    Change, Kind, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter, SnapshotRecord,
+    Store, StoreError, VolumeFilter, VolumeRecord, from_json, to_json,
+};
+use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
+
+/// The schema, one migration per entry; `PRAGMA user_version` = applied count.
+const MIGRATIONS: &[&str] = &["CREATE TABLE records (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        csi_name TEXT,
+        node TEXT,
+        project TEXT,
+        source TEXT,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        spec TEXT NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_csi_name ON records (kind, csi_name) WHERE deleted = 0;
+    CREATE INDEX records_node ON records (kind, node);
+    CREATE INDEX records_source ON records (kind, source);"];
+
+/// The SQLite backend.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    changes: broadcast::Sender<Change>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// Index columns of a stored record.
+struct Index {
+    csi_name: Option<String>,
+    node: Option<String>,
+    project: Option<String>,
+    source: Option<String>,
+    deleted: bool,
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<dir>/lvsnap.db` and migrates it.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        Self::open_file(&dir.join("lvsnap.db"))
+    }
+
+    pub fn open_file(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = Connection::open(path).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err)?;
+        migrate(&mut conn)?;
+        let (changes, _) = broadcast::channel(1024);
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path: path.to_path_buf(),
+            changes,
+        })
+    }
+
+    /// Runs `f` on the connection off the async runtime.
+    async fn with_conn<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Other("sqlite connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("sqlite task failed: {e}")))?
+    }
+
+    fn notify(&self, kind: Kind, name: &str, node: Option<String>) {
+        let _ = self.changes.send(Change {
+            kind,
+            name: name.to_string(),
+            node,
+        });
+    }
+
+    async fn create<S, T>(
+        &self,
+        kind: Kind,
+        record: &Record<S, T>,
+        index: Index,
+    ) -> Result<Record<S, T>, StoreError>
+    where
+        S: Serialize + Clone + Send + 'static,
+        T: Serialize + Clone + Send + 'static,
+    {
+        let spec = to_json(kind, &record.name, &record.spec)?;
+        let status = to_json(kind, &record.name, &record.status)?;
+        let name = record.name.clone();
+        let node = index.node.clone();
+        self.with_conn(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+            let n = tx
+                .execute(
+                    "INSERT OR IGNORE INTO records (kind, name, version, csi_name, node, project, source, deleted, spec, status)
+                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![kind.as_str(), name, index.csi_name, index.node, index.project, index.source, index.deleted, spec, status],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists { kind: kind.as_str(), name });
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await?;
+        self.notify(kind, &record.name, node);
+        Ok(Record {
+            version: "1".into(),
+            ..record.clone()
+        })
+    }
+
+    async fn update<S, T>(
+        &self,
+        kind: Kind,
+        record: &Record<S, T>,
+        index: Index,
+    ) -> Result<Record<S, T>, StoreError>
+    where
+        S: Serialize + Clone + Send + 'static,
+        T: Serialize + Clone + Send + 'static,
+    {
+        let spec = to_json(kind, &record.name, &record.spec)?;
+        let status = to_json(kind, &record.name, &record.status)?;
+        let name = record.name.clone();
+        let version = record.version.clone();
+        let expected: i64 = version.parse().map_err(|_| StoreError::Conflict {
+            kind: kind.as_str(),
+            name: name.clone(),
+            version: version.clone(),
+        })?;
+        let node = index.node.clone();
+        let new_version = self
+            .with_conn(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                let current: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM records WHERE kind = ?1 AND name = ?2",
+                        params![kind.as_str(), name],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                match current {
+                    None => return Err(StoreError::NotFound { kind: kind.as_str(), name }),
+                    Some(v) if v != expected => {
+                        return Err(StoreError::Conflict { kind: kind.as_str(), name, version })
+                    }
+                    Some(_) => {}
+                }
+                tx.execute(
+                    "UPDATE records SET version = version + 1, csi_name = ?3, node = ?4, project = ?5,
+                     source = ?6, deleted = ?7, spec = ?8, status = ?9 WHERE kind = ?1 AND name = ?2",
+                    params![kind.as_str(), name, index.csi_name, index.node, index.project, index.source, index.deleted, spec, status],
+                )
+                .map_err(db_err)?;
+                tx.commit().map_err(db_err)?;
+                Ok(expected + 1)
+            })
+            .await?;
+        self.notify(kind, &record.name, node);
+        Ok(Record {
+            version: new_version.to_string(),
+            ..record.clone()
+        })
+    }
+
+    async fn get<S, T>(&self, kind: Kind, name: &str) -> Result<Option<Record<S, T>>, StoreError>
+    where
+        S: DeserializeOwned + Send + 'static,
+        T: DeserializeOwned + Send + 'static,
+    {
+        let name = name.to_string();
+        self.with_conn(move |c| {
+            let row: Option<(i64, String, String)> = c
+                .query_row(
+                    "SELECT version, spec, status FROM records WHERE kind = ?1 AND name = ?2",
+                    params![kind.as_str(), name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(v, spec, status)| decode(kind, name.clone(), v, &spec, &status))
+                .transpose()
+        })
+        .await
+    }
+
+    /// Lists `kind` records matching `where_sql` (bound to `args`), by name.
+    async fn list<S, T>(
+        &self,
+        kind: Kind,
+        where_sql: String,
+        args: Vec<Option<String>>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record<S, T>>, StoreError>
+    where
+        S: DeserializeOwned + Send + 'static,
+        T: DeserializeOwned + Send + 'static,
+    {
+        let after = after.map(str::to_string);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with_conn(move |c| {
+            let sql = format!(
+                "SELECT name, version, spec, status FROM records
+                 WHERE kind = ?1 AND (?2 IS NULL OR name > ?2) {where_sql}
+                 ORDER BY name LIMIT ?3"
+            );
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
+            let mut bound: Vec<Box<dyn rusqlite::ToSql>> =
+                vec![Box::new(kind.as_str()), Box::new(after), Box::new(limit)];
+            bound.extend(
+                args.into_iter()
+                    .map(|a| Box::new(a) as Box<dyn rusqlite::ToSql>),
+            );
+            let refs: Vec<&dyn rusqlite::ToSql> = bound.iter().map(|b| b.as_ref()).collect();
+            let rows = stmt
+                .query_map(refs.as_slice(), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (name, v, spec, status) = row.map_err(db_err)?;
+                out.push(decode(kind, name, v, &spec, &status)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge(&self, kind: Kind, name: &str) -> Result<(), StoreError> {
+        let n = name.to_string();
+        self.with_conn(move |c| {
+            c.execute(
+                "DELETE FROM records WHERE kind = ?1 AND name = ?2",
+                params![kind.as_str(), n],
+            )
+            .map_err(db_err)
+            .map(|_| ())
+        })
+        .await?;
+        self.notify(kind, name, None);
+        Ok(())
+    }
+}
+
+fn decode<S: DeserializeOwned, T: DeserializeOwned>(
+    kind: Kind,
+    name: String,
+    version: i64,
+    spec: &str,
+    status: &str,
+) -> Result<Record<S, T>, StoreError> {
+    Ok(Record {
+        spec: from_json(kind, &name, spec)?,
+        status: from_json(kind, &name, status)?,
+        version: version.to_string(),
+        name,
+    })
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let applied: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(db_err)?;
+    let applied = usize::try_from(applied).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Unavailable(format!(
+            "the database has schema version {applied}, newer than this lvsnap knows ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(sql).map_err(db_err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn volume_index(r: &VolumeRecord) -> Index {
+    Index {
+        csi_name: Some(r.spec.csi_name.clone()),
+        node: Some(r.spec.node.clone()),
+        project: Some(r.spec.project.clone()),
+        source: r
+            .spec
+            .source_snapshot_id
+            .clone()
+            .or_else(|| r.spec.source_volume_id.clone()),
+        deleted: r.status.deleted,
+    }
+}
+
+fn snapshot_index(r: &SnapshotRecord) -> Index {
+    Index {
+        csi_name: Some(r.spec.csi_name.clone()),
+        node: Some(r.spec.node.clone()),
+        project: Some(r.spec.project.clone()),
+        source: Some(r.spec.source_volume_id.clone()),
+        deleted: r.status.deleted,
+    }
+}
+
+/// `AND column = ?n` clauses for the filters that are set (params from ?4).
+fn filter_sql(
+    parts: &[(&str, Option<&String>)],
+    include_deleted: bool,
+) -> (String, Vec<Option<String>>) {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for (column, value) in parts {
+        if let Some(v) = value {
+            args.push(Some((*v).clone()));
+            sql.push_str(&format!(" AND {column} = ?{}", args.len() + 3));
+        }
+    }
+    if !include_deleted {
+        sql.push_str(" AND deleted = 0");
+    }
+    (sql, args)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+        self.create(Kind::Volume, r, volume_index(r)).await
+    }
+    async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError> {
+        self.get(Kind::Volume, id).await
+    }
+    async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError> {
+        let (sql, args) = filter_sql(&[("csi_name", Some(&csi_name.to_string()))], false);
+        Ok(self.list(Kind::Volume, sql, args, None, 1).await?.pop())
+    }
+    async fn list_volumes(
+        &self,
+        f: &VolumeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<VolumeRecord>, StoreError> {
+        let (sql, args) = filter_sql(
+            &[("node", f.node.as_ref()), ("project", f.project.as_ref())],
+            f.include_deleted,
+        );
+        self.list(Kind::Volume, sql, args, after, limit).await
+    }
+    async fn update_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+        self.update(Kind::Volume, r, volume_index(r)).await
+    }
+    async fn purge_volume(&self, id: &str) -> Result<(), StoreError> {
+        self.purge(Kind::Volume, id).await
+    }
+
+    async fn create_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+        self.create(Kind::Snapshot, r, snapshot_index(r)).await
+    }
+    async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+        self.get(Kind::Snapshot, id).await
+    }
+    async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+        let (sql, args) = filter_sql(&[("csi_name", Some(&csi_name.to_string()))], false);
+        Ok(self.list(Kind::Snapshot, sql, args, None, 1).await?.pop())
+    }
+    async fn list_snapshots(
+        &self,
+        f: &SnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let (sql, args) = filter_sql(
+            &[
+                ("source", f.source_volume_id.as_ref()),
+                ("node", f.node.as_ref()),
+                ("project", f.project.as_ref()),
+            ],
+            f.include_deleted,
+        );
+        self.list(Kind::Snapshot, sql, args, after, limit).await
+    }
+    async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+        self.update(Kind::Snapshot, r, snapshot_index(r)).await
+    }
+    async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.purge(Kind::Snapshot, id).await
+    }
+
+    async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {
+        self.get(Kind::Quota, project).await
+    }
+
+    async fn update_quota(
+        &self,
+        project: &str,
+        mut update: QuotaUpdate,
+    ) -> Result<QuotaRecord, StoreError> {
+        // One IMMEDIATE transaction: read, modify, write. SQLite serializes
+        // writers, so there is nothing to retry.
+        let name = project.to_string();
+        let record = self
+            .with_conn(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                let row: Option<(i64, String, String)> = tx
+                    .query_row(
+                        "SELECT version, spec, status FROM records WHERE kind = 'quota' AND name = ?1",
+                        params![name],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                let current: Option<QuotaRecord> = row
+                    .map(|(v, spec, status)| decode(Kind::Quota, name.clone(), v, &spec, &status))
+                    .transpose()?;
+                let (spec, status): (LvmQuotaSpec, LvmQuotaStatus) =
+                    update(current.as_ref()).map_err(StoreError::Aborted)?;
+                let spec_json = to_json(Kind::Quota, &name, &spec)?;
+                let status_json = to_json(Kind::Quota, &name, &status)?;
+                let version = current.as_ref().and_then(|r| r.version.parse::<i64>().ok()).unwrap_or(0) + 1;
+                tx.execute(
+                    "INSERT INTO records (kind, name, version, deleted, spec, status) VALUES ('quota', ?1, ?2, 0, ?3, ?4)
+                     ON CONFLICT (kind, name) DO UPDATE SET version = ?2, spec = ?3, status = ?4",
+                    params![name, version, spec_json, status_json],
+                )
+                .map_err(db_err)?;
+                tx.commit().map_err(db_err)?;
+                Ok(QuotaRecord { name, version: version.to_string(), spec, status })
+            })
+            .await?;
+        self.notify(Kind::Quota, project, None);
+        Ok(record)
+    }
+
+    async fn set_quota_limits(
+        &self,
+        project: &str,
+        spec: &LvmQuotaSpec,
+    ) -> Result<QuotaRecord, StoreError> {
+        let spec = spec.clone();
+        self.update_quota(
+            project,
+            Box::new(move |current| {
+                Ok((
+                    spec.clone(),
+                    current.map(|r| r.status.clone()).unwrap_or_default(),
+                ))
+            }),
+        )
+        .await
+    }
+
+    async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {
+        self.list(Kind::Quota, String::new(), Vec::new(), None, usize::MAX)
+            .await
+    }
+
+    async fn put_node(&self, r: &NodeRecord) -> Result<NodeRecord, StoreError> {
+        let spec = to_json(Kind::Node, &r.name, &r.spec)?;
+        let status = to_json(Kind::Node, &r.name, &r.status)?;
+        let name = r.name.clone();
+        let version = self
+            .with_conn(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                tx.execute(
+                    "INSERT INTO records (kind, name, version, node, deleted, spec, status) VALUES ('node', ?1, 1, ?1, 0, ?2, ?3)
+                     ON CONFLICT (kind, name) DO UPDATE SET version = version + 1, spec = ?2, status = ?3",
+                    params![name, spec, status],
+                )
+                .map_err(db_err)?;
+                let v: i64 = tx
+                    .query_row("SELECT version FROM records WHERE kind = 'node' AND name = ?1", params![name], |r| r.get(0))
+                    .map_err(db_err)?;
+                tx.commit().map_err(db_err)?;
+                Ok(v)
+            })
+            .await?;
+        self.notify(Kind::Node, &r.name, Some(r.name.clone()));
+        Ok(Record {
+            version: version.to_string(),
+            ..r.clone()
+        })
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.list(Kind::Node, String::new(), Vec::new(), None, usize::MAX)
+            .await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+}
