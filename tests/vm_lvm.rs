@@ -15,8 +15,11 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use lvsnap::lvm::{ErrorKind, LvName, LvState, LvTag, VolumeType, classify, device_mapper_path};
 use uuid::Uuid;
 
-mod vm_lvm_support;
-use vm_lvm_support::{
+#[path = "vm_lvm/parity.rs"]
+mod parity;
+#[path = "vm_lvm/support.rs"]
+mod support;
+use support::{
     MIB, lvm, lvm_no_retry, pattern, raw, read_block, snap, timed, vg, vol, write_block,
 };
 
@@ -259,29 +262,33 @@ async fn snapshot_of_missing_origin_is_not_found() {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn snapshot_larger_than_free_space_is_insufficient_space() {
     let lvm = lvm();
+    // An origin of 60 % of the free space leaves less than its size free, so
+    // a full-size (Cinder's default) snapshot cannot fit. Parallel tests only
+    // ever take space away, which keeps it so.
+    let free = lvm.vg(vg()).await.unwrap().free_bytes;
+    let origin_size = free / 10 * 6 / (4 * MIB) * (4 * MIB);
     let (origin, tag) = vol();
-    lvm.create_linear(vg(), &origin, 4 * MIB, &[tag])
+    lvm.create_linear(vg(), &origin, origin_size, &[tag])
         .await
         .unwrap();
     let (name, _) = snap();
-    let too_big = lvm.vg(vg()).await.unwrap().size_bytes + 4 * MIB;
     let err = lvm
-        .create_snapshot(vg(), &origin, &name, Some(too_big), &[])
+        .create_snapshot(vg(), &origin, &name, None, &[])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InsufficientSpace, "{err}");
-    // lvm2's own refusal is classified the same way. (For a snapshot lvm2
-    // silently caps the COW area at what the origin can use, so its refusal
-    // is shown with a plain LV larger than the VG.)
-    let size = format!("{too_big}b");
+    assert!(err.failure().is_none(), "refused before lvcreate: {err}");
+    // lvm2's own refusal of the same snapshot is classified the same way.
+    let (size, target) = (format!("{origin_size}b"), format!("{}/{}", vg(), origin));
     let out = raw(&[
         "lvcreate",
         "--yes",
         "--name",
         name.as_str(),
+        "--snapshot",
         "--size",
         &size,
-        vg(),
+        &target,
     ])
     .await;
     assert_eq!(out.exit_code, Some(5), "{out:?}");
@@ -291,8 +298,10 @@ async fn snapshot_larger_than_free_space_is_insufficient_space() {
         "{}",
         out.stderr
     );
+    let too_big = lvm.vg(vg()).await.unwrap().size_bytes + 4 * MIB;
     let err = lvm.extend(vg(), &origin, too_big).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InsufficientSpace, "{err}");
+    assert_eq!(lvm.lv(vg(), &name).await.unwrap(), None);
     assert!(lvm.remove(vg(), &origin).await.unwrap());
 }
 

@@ -7,6 +7,20 @@ use super::ops::{add_tags, ensure_space, lv_path, positive, rounded, s, size_arg
 use super::report::LvInfo;
 use super::{ErrorKind, Lvm, LvmError, VolumeType};
 
+/// lvm2's default snapshot chunk size.
+const COW_CHUNK: u64 = 4096;
+
+/// The largest copy-on-write area an origin of `origin_bytes` can use: every
+/// chunk copied, plus the exception store (16 bytes per chunk, so one 4 KiB
+/// area per 256 chunks) and its header chunk. lvm2 silently caps a larger
+/// `--size` at this (rounded up to extents); lvsnap caps it first, so that
+/// the free-space check asks only for what lvcreate will take.
+pub fn max_cow_bytes(origin_bytes: u64) -> u64 {
+    let chunks = origin_bytes.div_ceil(COW_CHUNK);
+    let store = chunks.div_ceil(COW_CHUNK / 16) + 1;
+    origin_bytes.saturating_add(store.saturating_mul(COW_CHUNK))
+}
+
 impl Lvm {
     /// A linear LV of at least `size_bytes` (rounded up to whole extents).
     #[tracing::instrument(skip(self, tags), fields(%name), err(Display))]
@@ -126,8 +140,9 @@ impl Lvm {
     /// Snapshot `name` of LV `origin`. A thin origin gets a thin snapshot (no
     /// size; created without the activation skip flag, so it is active); any
     /// other origin a thick one whose copy-on-write area is `cow_size_bytes`,
-    /// by default the origin's size (as Cinder), rounded up to whole extents
-    /// and checked against the VG's free space before `lvcreate` runs. A
+    /// by default the origin's size (as Cinder), rounded up to whole extents,
+    /// capped at what the origin can use ([`max_cow_bytes`]) and checked
+    /// against the VG's free space before `lvcreate` runs. A
     /// missing origin is [`ErrorKind::NotFound`] and is not retried.
     #[tracing::instrument(skip(self, tags), fields(%origin, %name), err(Display))]
     pub async fn create_snapshot(
@@ -163,7 +178,9 @@ impl Lvm {
             VolumeType::Thin => argv.extend([s("--setactivationskip"), s("n")]),
             VolumeType::Plain | VolumeType::Origin => {
                 let info = self.vg(vg).await?;
-                let size = rounded(&info, cow_size_bytes.unwrap_or(source.size_bytes))?;
+                let wanted = cow_size_bytes.unwrap_or(source.size_bytes);
+                let cap = rounded(&info, max_cow_bytes(source.size_bytes))?;
+                let size = rounded(&info, wanted)?.min(cap);
                 ensure_space(&info, size, &format!("snapshot {name}"))?;
                 argv.extend([s("--size"), size_arg(size)]);
             }

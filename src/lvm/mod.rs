@@ -28,6 +28,7 @@ mod runner;
 mod tests;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
+pub use create::max_cow_bytes;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 pub use fake::{FakeCall, FakeRunner};
 pub use names::{
@@ -47,7 +48,8 @@ pub struct LvmConfig {
     pub command_prefix: Vec<String>,
     /// Extra environment, e.g. `DM_DISABLE_UDEV=1` where udev does not run.
     /// `LC_ALL=C` is always set (and wins over an `LC_ALL` given here):
-    /// errors are classified from English stderr.
+    /// errors are classified from English stderr. `LVM_SUPPRESS_FD_WARNINGS=1`
+    /// is added unless set here.
     pub env: Vec<(String, String)>,
     /// Per command; the process is killed when it passes.
     pub timeout: Duration,
@@ -73,7 +75,8 @@ impl LvmConfig {
         self
     }
 
-    /// The environment each command gets: the configured one, then `LC_ALL=C`.
+    /// The environment each command gets: the configured one, then `LC_ALL=C`,
+    /// then `LVM_SUPPRESS_FD_WARNINGS=1` if not configured.
     pub fn command_env(&self) -> Vec<(String, String)> {
         let mut env: Vec<(String, String)> = self
             .env

@@ -45,7 +45,8 @@ pub struct LvInfo {
     pub attr: LvAttr,
     /// The origin of a snapshot (thick or thin).
     pub origin: Option<LvName>,
-    /// The origin's size, for snapshots.
+    /// For a thick snapshot its origin's size, for a thick origin its own
+    /// (lvm2 reports none for thin LVs).
     pub origin_size_bytes: Option<u64>,
     /// The thin pool of a thin LV.
     pub pool: Option<LvName>,

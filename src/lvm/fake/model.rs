@@ -130,25 +130,21 @@ impl Vg {
             Kind::Thin { pool, origin } => (origin.clone().unwrap_or_default(), pool.clone()),
             _ => (String::new(), String::new()),
         };
-        let origin_size = self
-            .lvs
-            .get(&origin)
-            .map(|o| o.size.to_string())
-            .unwrap_or_default();
-        let data = match lv.kind {
-            Kind::Linear => "",
-            _ => "0.00",
+        // As lvm2 2.03 reports them: origin_size only on thick snapshots and
+        // thick origins; percentages on everything but linear LVs; metadata
+        // use only on pools (10.94 % is a fresh 64 MiB pool's).
+        let origin_size = match &lv.kind {
+            Kind::ThickSnapshot { origin } => self.lvs.get(origin).map(|o| o.size),
+            Kind::Linear if self.has_thick_snapshots(name) => Some(lv.size),
+            _ => None,
         };
-        let snap = if matches!(lv.kind, Kind::ThickSnapshot { .. }) {
-            "0.00"
-        } else {
-            ""
+        let origin_size = origin_size.map(|s| s.to_string()).unwrap_or_default();
+        let (data, meta) = match lv.kind {
+            Kind::Linear => ("", ""),
+            Kind::ThinPool => ("0.00", "10.94"),
+            _ => ("0.00", ""),
         };
-        let meta = if lv.kind == Kind::ThinPool {
-            "10.00"
-        } else {
-            ""
-        };
+        let snap = data;
         let tags: Vec<&str> = lv.tags.iter().map(String::as_str).collect();
         json!({
             "vg_name": vg, "lv_name": name, "lv_attr": self.attr(name, lv),

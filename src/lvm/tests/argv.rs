@@ -235,7 +235,7 @@ async fn prefix_env_and_timeout_reach_every_command() {
                 ("LC_ALL", "C"),
                 ("LVM_SUPPRESS_FD_WARNINGS", "1")
             ],
-            "LC_ALL=C always wins"
+            "LC_ALL=C always wins; fd warnings quiet by default"
         );
         assert_eq!(call.timeout, Duration::from_secs(7));
     }
@@ -251,27 +251,16 @@ async fn default_config_is_as_documented() {
         c.retry_delays,
         [Duration::from_secs(1), Duration::from_secs(2)]
     );
-    assert_eq!(
-        c.command_env(),
-        [
-            ("LC_ALL".to_string(), "C".to_string()),
-            ("LVM_SUPPRESS_FD_WARNINGS".to_string(), "1".to_string())
-        ]
-    );
-    let quiet_off = LvmConfig::default().with_env("LVM_SUPPRESS_FD_WARNINGS", "0");
-    assert_eq!(
-        quiet_off.command_env(),
-        [
-            ("LVM_SUPPRESS_FD_WARNINGS".to_string(), "0".to_string()),
-            ("LC_ALL".to_string(), "C".to_string())
-        ],
-        "a configured value is kept"
-    );
+    let env = |c: &LvmConfig| -> Vec<String> {
+        let env = c.command_env().into_iter();
+        env.map(|(k, v)| format!("{k}={v}")).collect()
+    };
+    assert_eq!(env(&c), ["LC_ALL=C", "LVM_SUPPRESS_FD_WARNINGS=1"]);
     let c = LvmConfig::default().with_env("DM_DISABLE_UDEV", "1");
-    assert_eq!(
-        c.command_env()[0],
-        ("DM_DISABLE_UDEV".to_string(), "1".to_string())
-    );
+    assert_eq!(env(&c)[0], "DM_DISABLE_UDEV=1");
+    // A configured LVM_SUPPRESS_FD_WARNINGS is kept, not doubled.
+    let c = LvmConfig::default().with_env("LVM_SUPPRESS_FD_WARNINGS", "0");
+    assert_eq!(env(&c), ["LVM_SUPPRESS_FD_WARNINGS=0", "LC_ALL=C"]);
 }
 
 #[tokio::test]

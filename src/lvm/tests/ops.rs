@@ -283,3 +283,22 @@ async fn fake_constructor_and_version() {
     fake.respond_next("lvm", 1, crate::lvm::CommandOutput::ok("garbage"));
     assert_eq!(lvm.version().await.unwrap_err().kind(), ErrorKind::Other);
 }
+
+#[tokio::test]
+async fn oversized_cow_areas_are_capped_at_what_the_origin_can_use() {
+    // 12 MiB = 3072 chunks of 4 KiB: 12 exception areas + 1 header chunk.
+    assert_eq!(crate::lvm::max_cow_bytes(12 * MIB), 12 * MIB + 13 * 4096);
+    assert_eq!(crate::lvm::max_cow_bytes(0), 4096);
+    assert_eq!(crate::lvm::max_cow_bytes(u64::MAX), u64::MAX);
+    let (fake, lvm) = setup(config());
+    let (vol, _) = tagged();
+    lvm.create_linear(VG, &vol, 12 * MIB, &[]).await.unwrap();
+    // 10 GiB asked on a 1 GiB VG: capped to 16 MiB (extent-rounded), which fits.
+    let snap = LvName::snapshot(Uuid::new_v4());
+    let s = lvm
+        .create_snapshot(VG, &vol, &snap, Some(10 << 30), &[])
+        .await
+        .unwrap();
+    assert_eq!(s.size_bytes, 16 * MIB);
+    assert!(fake.argvs_of("lvcreate")[1].contains(&"16777216b".to_string()));
+}
