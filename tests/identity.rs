@@ -298,3 +298,45 @@ fn bad_quota_flags_fail_with_one_line_naming_the_flag() {
         "nothing left behind"
     );
 }
+
+/// The LVM runner flags of node and all-in-one are validated at startup.
+#[test]
+fn bad_lvm_flags_fail_with_one_line_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state").display().to_string();
+    for (i, (flag, value)) in [
+        ("--lvm-env", "DM_DISABLE_UDEV"),
+        ("--lvm-env", "BAD NAME=1"),
+        ("--lvm-timeout", "0s"),
+        ("--lvm-timeout", "forever"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let endpoint = format!("unix://{}/{i}.sock", dir.path().display());
+        let arg = format!("{flag}={value}");
+        let out = run(
+            &[
+                "node",
+                "--endpoint",
+                &endpoint,
+                "--node-id",
+                "n1",
+                "--vg",
+                "vg0",
+                "--state-dir",
+                &state,
+                &arg,
+            ],
+            dir.path(),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{arg} must fail");
+        assert!(err.contains(flag), "{arg}: error must name {flag}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{arg}: one line: {err}");
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "nothing left behind"
+    );
+}

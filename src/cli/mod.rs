@@ -74,6 +74,17 @@ pub struct NodeArgs {
     /// Directory for the node's state (and all-in-one's SQLite database).
     #[arg(long, env = "LVSNAP_STATE_DIR", default_value = "/var/lib/lvsnap")]
     pub state_dir: PathBuf,
+    /// Words put before every LVM command, e.g. "nsenter --target=1 --mount
+    /// --uts --ipc --net --pid --" to run the host's LVM from a container.
+    #[arg(long, env = "LVSNAP_LVM_COMMAND_PREFIX", default_value = "")]
+    pub lvm_command_prefix: String,
+    /// Extra environment for LVM commands, KEY=VALUE,KEY=VALUE (e.g.
+    /// DM_DISABLE_UDEV=1 on hosts without udev). LC_ALL=C is always set.
+    #[arg(long, env = "LVSNAP_LVM_ENV", default_value = "")]
+    pub lvm_env: String,
+    /// Per-command timeout for LVM (e.g. 120s).
+    #[arg(long, env = "LVSNAP_LVM_TIMEOUT", default_value = "120s")]
+    pub lvm_timeout: String,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ struct NodeConfig {
     #[allow(dead_code)]
     node_id: String,
     vg: String,
+    lvm: LvmConfig,
 }
 
 fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
@@ -31,7 +32,44 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
         .as_deref()
         .ok_or_else(|| ConfigError::new("vg", "is required (or set LVSNAP_VG)"))
         .and_then(config::validate_vg_name)?;
-    Ok(NodeConfig { node_id, vg })
+    let lvm = lvm_config(args)?;
+    Ok(NodeConfig { node_id, vg, lvm })
+}
+
+/// The LVM runner's configuration from --lvm-command-prefix, --lvm-env and
+/// --lvm-timeout.
+fn lvm_config(args: &NodeArgs) -> Result<LvmConfig, ConfigError> {
+    let mut config = LvmConfig {
+        command_prefix: args
+            .lvm_command_prefix
+            .split_whitespace()
+            .map(str::to_string)
+            .collect(),
+        timeout: parse_duration(&args.lvm_timeout)
+            .map_err(|e| ConfigError::new("lvm-timeout", e))?,
+        ..LvmConfig::default()
+    };
+    if config.timeout.is_zero() {
+        return Err(ConfigError::new("lvm-timeout", "must be longer than 0s"));
+    }
+    for pair in args
+        .lvm_env
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair
+            .split_once('=')
+            .ok_or_else(|| ConfigError::new("lvm-env", format!("{pair:?} is not KEY=VALUE")))?;
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(ConfigError::new(
+                "lvm-env",
+                format!("{k:?} is not an environment variable name"),
+            ));
+        }
+        config = config.with_env(k, v);
+    }
+    Ok(config)
 }
 
 /// Validates the quota flags into the engine's configuration.
@@ -109,7 +147,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
 
     let mut identity = IdentityService::new(driver_name, mode);
     if let Some(node) = &node {
-        let lvm = Arc::new(Lvm::system(LvmConfig::default()));
+        let lvm = Arc::new(Lvm::system(node.lvm.clone()));
         lvm.vg(&node.vg).await.map_err(|e| {
             ConfigError::new(
                 "vg",
