@@ -29,6 +29,7 @@ suite!(
     quota_update_is_atomic_and_aborts_cleanly,
     nodes_upsert,
     changes_are_announced,
+    csi_names_are_unique_among_live_records,
 );
 
 #[tokio::test]
@@ -48,7 +49,7 @@ async fn records_survive_reopen() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1, "schema version recorded");
+    assert_eq!(version, 2, "schema version recorded");
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();

@@ -64,6 +64,9 @@ pub struct LvmSnapshotSpec {
     pub lv_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_snapshot_id: Option<String>,
+    /// The quota deltas charged at creation, released exactly on delete.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_charged: BTreeMap<String, i64>,
 }
 
 /// Where a snapshot is in its life.
@@ -136,6 +139,9 @@ pub struct LvmVolumeSpec {
     /// Cloned from this volume id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_volume_id: Option<String>,
+    /// The quota deltas charged at creation, released exactly on delete.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub quota_charged: BTreeMap<String, i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -16,7 +16,8 @@ use super::{
 use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
 
 /// The schema, one migration per entry; `PRAGMA user_version` = applied count.
-const MIGRATIONS: &[&str] = &["CREATE TABLE records (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE records (
         kind TEXT NOT NULL,
         name TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -31,7 +32,13 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE records (
     ) WITHOUT ROWID;
     CREATE INDEX records_csi_name ON records (kind, csi_name) WHERE deleted = 0;
     CREATE INDEX records_node ON records (kind, node);
-    CREATE INDEX records_source ON records (kind, source);"];
+    CREATE INDEX records_source ON records (kind, source);",
+    // One live record per CSI name: concurrent CreateSnapshot/CreateVolume
+    // calls with the same name cannot both insert.
+    "DROP INDEX records_csi_name;
+    CREATE UNIQUE INDEX records_csi_name ON records (kind, csi_name)
+        WHERE deleted = 0 AND csi_name IS NOT NULL;",
+];
 
 /// The SQLite backend.
 #[derive(Clone)]
@@ -125,6 +132,7 @@ impl SqliteStore {
         let status = to_json(kind, &record.name, &record.status)?;
         let name = record.name.clone();
         let node = index.node.clone();
+        let index_csi = index.csi_name.clone();
         self.with_conn(move |c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
             let n = tx
@@ -133,7 +141,12 @@ impl SqliteStore {
                      VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![kind.as_str(), name, index.csi_name, index.node, index.project, index.source, index.deleted, spec, status],
                 )
-                .map_err(db_err)?;
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::AlreadyExists { kind: kind.as_str(), name: format!("with CSI name {:?}", index_csi.clone().unwrap_or_default()) }
+                    }
+                    e => db_err(e),
+                })?;
             if n == 0 {
                 return Err(StoreError::AlreadyExists { kind: kind.as_str(), name });
             }

@@ -30,6 +30,7 @@ pub fn volume(id: &str, csi: &str, node: &str, project: &str) -> VolumeRecord {
             fs_type: None,
             source_snapshot_id: None,
             source_volume_id: None,
+            quota_charged: BTreeMap::new(),
         },
         LvmVolumeStatus::default(),
     )
@@ -54,6 +55,7 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
             vg: "vg0".into(),
             lv_name: format!("_snapshot-{id}"),
             group_snapshot_id: None,
+            quota_charged: BTreeMap::new(),
         },
         LvmSnapshotStatus {
             status: SnapshotState::Creating,
@@ -336,3 +338,19 @@ pub async fn changes_are_announced(store: Arc<dyn Store>) {
     assert_eq!(change.node.as_deref(), Some("n7"));
 }
 pub mod quota;
+
+/// Two live records cannot share a CSI name, even when created at once.
+pub async fn csi_names_are_unique_among_live_records(store: Arc<dyn Store>) {
+    let a = store
+        .create_snapshot(&snapshot("u1", "same", "v1", "p1"))
+        .await;
+    let b = store
+        .create_snapshot(&snapshot("u2", "same", "v1", "p1"))
+        .await;
+    assert!(a.is_ok());
+    assert!(matches!(b, Err(StoreError::AlreadyExists { .. })), "{b:?}");
+    assert_eq!(
+        store.find_snapshot("same").await.unwrap().map(|r| r.name),
+        Some("u1".into())
+    );
+}
