@@ -14,6 +14,7 @@ pub mod config;
 pub mod controller;
 pub mod csi;
 pub mod lvm;
+pub mod node;
 pub mod proto;
 pub mod quota;
 pub mod records;

@@ -85,6 +85,16 @@ pub struct NodeArgs {
     /// Per-command timeout for LVM (e.g. 120s).
     #[arg(long, env = "LVSNAP_LVM_TIMEOUT", default_value = "120s")]
     pub lvm_timeout: String,
+    /// Thin pool (in --vg) for new volumes; unset: thick (linear) volumes.
+    #[arg(long, env = "LVSNAP_THIN_POOL")]
+    pub thin_pool: Option<String>,
+    /// Remove LVs tagged by lvsnap that no record claims (default: report them).
+    #[arg(long, env = "LVSNAP_REAP_ORPHANS")]
+    pub reap_orphans: bool,
+    /// How often the node reports its VG capacity and resyncs its records
+    /// (it also does after every change).
+    #[arg(long, env = "LVSNAP_CAPACITY_INTERVAL", default_value = "60s")]
+    pub capacity_interval: String,
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +135,15 @@ pub struct ControllerArgs {
     /// The project charged when a request names no namespace.
     #[arg(long, env = "LVSNAP_DEFAULT_PROJECT", default_value = "default")]
     pub default_project: String,
+    /// How long CreateSnapshot/CreateVolume/Delete* wait for the node before
+    /// answering "not yet" (ready_to_use=false or ABORTED) so the CO retries;
+    /// keep it well under the sidecars' RPC timeout (1 min by default).
+    #[arg(long, env = "LVSNAP_CREATE_TIMEOUT", default_value = "20s")]
+    pub create_timeout: String,
+    /// How long soft-deleted records (Cinder's `deleted=1` rows) are kept
+    /// before they are purged.
+    #[arg(long, env = "LVSNAP_DELETED_RETENTION", default_value = "168h")]
+    pub deleted_retention: String,
 }
 
 #[derive(Debug, Args)]

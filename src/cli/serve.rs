@@ -7,18 +7,22 @@ use futures::FutureExt;
 
 use super::{Command, ControllerArgs, NodeArgs, ServeArgs};
 use crate::config::{self, ConfigError, Endpoint, Mode};
+use crate::controller::{Controller, ControllerConfig};
+use crate::csi::ControllerService;
 use crate::csi::IdentityService;
 use crate::lvm::{Lvm, LvmConfig};
+use crate::node::{Executor, NodeSettings};
+use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
 use crate::quota::{QuotaConfig, QuotaEngine, parse_duration, system_clock};
 use crate::store::{SqliteStore, Store};
 
 /// The node side's validated flags.
 struct NodeConfig {
-    #[allow(dead_code)]
     node_id: String,
     vg: String,
     lvm: LvmConfig,
+    capacity_interval: std::time::Duration,
 }
 
 fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
@@ -33,7 +37,20 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
         .ok_or_else(|| ConfigError::new("vg", "is required (or set LVSNAP_VG)"))
         .and_then(config::validate_vg_name)?;
     let lvm = lvm_config(args)?;
-    Ok(NodeConfig { node_id, vg, lvm })
+    let capacity_interval = parse_duration(&args.capacity_interval)
+        .map_err(|e| ConfigError::new("capacity-interval", e))?;
+    if capacity_interval.is_zero() {
+        return Err(ConfigError::new(
+            "capacity-interval",
+            "must be longer than 0s",
+        ));
+    }
+    Ok(NodeConfig {
+        node_id,
+        vg,
+        lvm,
+        capacity_interval,
+    })
 }
 
 /// The LVM runner's configuration from --lvm-command-prefix, --lvm-env and
@@ -73,7 +90,7 @@ fn lvm_config(args: &NodeArgs) -> Result<LvmConfig, ConfigError> {
 }
 
 /// Validates the quota flags into the engine's configuration.
-fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, String), ConfigError> {
+fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, ControllerConfig), ConfigError> {
     let defaults = QuotaConfig::parse_defaults(&args.default_quota)
         .map_err(|e| ConfigError::new("default-quota", e.to_string()))?;
     let reservation_expire = parse_duration(&args.reservation_expire)
@@ -105,19 +122,40 @@ fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, String), ConfigEr
         until_refresh: (args.quota_until_refresh > 0).then_some(args.quota_until_refresh),
         max_age: (!max_age.is_zero()).then_some(max_age),
     };
-    Ok((config, args.default_project.clone()))
+    let wait_timeout =
+        parse_duration(&args.create_timeout).map_err(|e| ConfigError::new("create-timeout", e))?;
+    if wait_timeout.is_zero() || wait_timeout > std::time::Duration::from_secs(50) {
+        return Err(ConfigError::new(
+            "create-timeout",
+            "must be between 1s and 50s (under the sidecars' 1 min RPC timeout)",
+        ));
+    }
+    let deleted_retention = parse_duration(&args.deleted_retention)
+        .map_err(|e| ConfigError::new("deleted-retention", e))?;
+    let controller = ControllerConfig {
+        default_project: args.default_project.clone(),
+        wait_timeout,
+        deleted_retention,
+    };
+    Ok((config, controller))
 }
 
-/// Cinder's periodic reservation expiry (Pike and later), every minute.
-fn spawn_expiry_sweep(quota: QuotaEngine) {
+/// Every minute: Cinder's periodic reservation expiry (Pike and later) and
+/// the purge of soft-deleted records past their retention.
+fn spawn_sweeps(controller: Controller) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
-            match quota.expire().await {
+            match controller.quota.expire().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "rolled back expired quota reservations"),
                 Err(e) => tracing::warn!(error = %e, "quota reservation sweep failed"),
+            }
+            match controller.purge_deleted(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(purged = n, "purged deleted records past retention"),
+                Err(e) => tracing::warn!(error = %e, "purge of deleted records failed"),
             }
         }
     });
@@ -166,18 +204,40 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
 
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
-    // all-in-one keeps its records in SQLite under --state-dir; the
-    // controller's Kubernetes store arrives with the controller service.
-    if let (Mode::AllInOne, Some((quota_config, _default_project)), Some(args)) =
-        (mode, quota, node_args.as_ref())
+    let mut router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
+    // all-in-one: records in SQLite under --state-dir, the controller and the
+    // node executor in this process. (The controller's Kubernetes store is
+    // wired with the Deployment.)
+    if let (Mode::AllInOne, Some((quota_config, controller_config)), Some(args), Some(node)) =
+        (mode, quota, node_args.as_ref(), node.as_ref())
     {
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&args.state_dir)
                 .map_err(|e| ConfigError::new("state-dir", e.to_string()))?,
         );
-        spawn_expiry_sweep(QuotaEngine::new(store, quota_config, system_clock()));
+        let quota = QuotaEngine::new(store.clone(), quota_config, system_clock());
+        let executor = Executor::new(
+            store.clone(),
+            quota.clone(),
+            Lvm::system(node.lvm.clone()),
+            NodeSettings {
+                node_id: node.node_id.clone(),
+                vg: node.vg.clone(),
+                thin_pool: args.thin_pool.clone(),
+                reap_orphans: args.reap_orphans,
+                resync: node.capacity_interval,
+            },
+        );
+        executor.report_capacity().await;
+        tokio::spawn(executor.run());
+        let controller = Controller {
+            store,
+            quota,
+            config: controller_config,
+        };
+        spawn_sweeps(controller.clone());
+        router = router.add_service(ControllerServer::new(ControllerService::new(controller)));
     }
-    let router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
     tracing::info!(
         mode = mode.as_str(),
         version = env!("CARGO_PKG_VERSION"),

@@ -1,6 +1,8 @@
 //! CSI gRPC glue: one file per CSI service. Handlers parse requests into
 //! domain types, call the domain, and map domain errors to `tonic::Status`
 //! in one place per service.
+pub mod controller;
 pub mod identity;
 
+pub use controller::ControllerService;
 pub use identity::IdentityService;

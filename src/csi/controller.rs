@@ -1,0 +1,427 @@
+//! CSI Controller service: thin handlers. Each parses its request into
+//! domain types, calls [`Controller`], and maps [`ControllerError`] to a
+//! `tonic::Status` in [`status`], the one place codes are chosen.
+use std::collections::HashMap;
+
+use tonic::{Code, Request, Response, Status};
+
+use crate::controller::{Controller, ControllerError, CreateSnapshot, CreateVolume, Placement};
+use crate::proto::v1 as csi;
+use crate::proto::v1::controller_service_capability::rpc::Type as Cap;
+use crate::store::{SnapshotRecord, VolumeRecord};
+
+pub const TOPOLOGY_KEY: &str = "topology.lvsnap.io/node";
+
+/// Serves CSI Controller over a [`Controller`].
+#[derive(Clone)]
+pub struct ControllerService {
+    controller: Controller,
+}
+
+impl ControllerService {
+    pub fn new(controller: Controller) -> Self {
+        Self { controller }
+    }
+}
+
+/// The one mapping from domain errors to gRPC codes (DESIGN §6).
+pub fn status(e: ControllerError) -> Status {
+    let code = match &e {
+        ControllerError::Invalid(_) => Code::InvalidArgument,
+        ControllerError::NotFound(_) => Code::NotFound,
+        ControllerError::AlreadyExists(_) => Code::AlreadyExists,
+        ControllerError::Exhausted(_) => Code::ResourceExhausted,
+        ControllerError::Aborted(_) => Code::Aborted,
+        ControllerError::FailedPrecondition(_) => Code::FailedPrecondition,
+        ControllerError::OutOfRange(_) => Code::OutOfRange,
+        ControllerError::Unavailable(_) => Code::Unavailable,
+        ControllerError::Internal(_) => Code::Internal,
+        ControllerError::Recorded { code, .. } => code_from_name(code),
+    };
+    if matches!(code, Code::Internal | Code::Unavailable) {
+        tracing::error!(error = %e, "controller call failed");
+    }
+    Status::new(code, e.to_string())
+}
+
+/// A gRPC code from its name as recorded on a record ("RESOURCE_EXHAUSTED").
+pub fn code_from_name(name: &str) -> Code {
+    match name {
+        "INVALID_ARGUMENT" => Code::InvalidArgument,
+        "NOT_FOUND" => Code::NotFound,
+        "ALREADY_EXISTS" => Code::AlreadyExists,
+        "RESOURCE_EXHAUSTED" => Code::ResourceExhausted,
+        "FAILED_PRECONDITION" => Code::FailedPrecondition,
+        "ABORTED" => Code::Aborted,
+        "OUT_OF_RANGE" => Code::OutOfRange,
+        "UNAVAILABLE" => Code::Unavailable,
+        _ => Code::Internal,
+    }
+}
+
+fn timestamp(rfc3339: &str) -> Option<prost_types::Timestamp> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339).ok()?;
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    })
+}
+
+fn snapshot_msg(r: &SnapshotRecord) -> csi::Snapshot {
+    csi::Snapshot {
+        size_bytes: r.status.size_bytes,
+        snapshot_id: r.name.clone(),
+        source_volume_id: r.spec.source_volume_id.clone(),
+        creation_time: timestamp(&r.status.creation_time),
+        ready_to_use: r.status.ready_to_use,
+        group_snapshot_id: r.spec.group_snapshot_id.clone().unwrap_or_default(),
+    }
+}
+
+fn volume_msg(v: &VolumeRecord) -> csi::Volume {
+    let mut context = HashMap::new();
+    context.insert("vg".to_string(), v.spec.vg.clone());
+    context.insert("lvName".to_string(), v.spec.lv_name.clone());
+    if let Some(fs) = &v.spec.fs_type {
+        context.insert("fsType".to_string(), fs.clone());
+    }
+    csi::Volume {
+        capacity_bytes: v.spec.size_bytes,
+        volume_id: v.name.clone(),
+        volume_context: context,
+        content_source: None,
+        accessible_topology: vec![csi::Topology {
+            segments: [(TOPOLOGY_KEY.to_string(), v.spec.node.clone())].into(),
+        }],
+    }
+}
+
+/// Checks volume capabilities: present, single-node access, mount (ext4,
+/// xfs or unset) or block.
+fn check_capabilities(caps: &[csi::VolumeCapability]) -> Result<(), Status> {
+    use csi::volume_capability::AccessType;
+    use csi::volume_capability::access_mode::Mode;
+    if caps.is_empty() {
+        return Err(Status::invalid_argument("volume_capabilities are required"));
+    }
+    for cap in caps {
+        let mode = cap
+            .access_mode
+            .as_ref()
+            .map(|m| m.mode)
+            .ok_or_else(|| Status::invalid_argument("access_mode is required"))?;
+        let single = [
+            Mode::SingleNodeWriter,
+            Mode::SingleNodeReaderOnly,
+            Mode::SingleNodeSingleWriter,
+            Mode::SingleNodeMultiWriter,
+        ];
+        if !single.iter().any(|m| *m as i32 == mode) {
+            return Err(Status::invalid_argument(format!(
+                "access mode {mode} is not supported: LVM volumes attach to one node"
+            )));
+        }
+        match &cap.access_type {
+            Some(AccessType::Block(_)) => {}
+            Some(AccessType::Mount(m))
+                if m.fs_type.is_empty() || m.fs_type == "ext4" || m.fs_type == "xfs" => {}
+            Some(AccessType::Mount(m)) => {
+                return Err(Status::invalid_argument(format!(
+                    "fs_type {:?} is not supported (ext4, xfs)",
+                    m.fs_type
+                )));
+            }
+            None => {
+                return Err(Status::invalid_argument(
+                    "access_type (mount or block) is required",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn nodes_of(topologies: &[csi::Topology]) -> Vec<String> {
+    topologies
+        .iter()
+        .filter_map(|t| t.segments.get(TOPOLOGY_KEY).cloned())
+        .collect()
+}
+
+#[tonic::async_trait]
+impl csi::controller_server::Controller for ControllerService {
+    #[tracing::instrument(skip_all, fields(rpc = "CreateVolume", name = %request.get_ref().name))]
+    async fn create_volume(
+        &self,
+        request: Request<csi::CreateVolumeRequest>,
+    ) -> Result<Response<csi::CreateVolumeResponse>, Status> {
+        let r = request.into_inner();
+        if r.name.is_empty() {
+            return Err(Status::invalid_argument("name is required"));
+        }
+        check_capabilities(&r.volume_capabilities)?;
+        let range = r.capacity_range.unwrap_or_default();
+        let (source_snapshot_id, source_volume_id) =
+            match r.volume_content_source.and_then(|s| s.r#type) {
+                Some(csi::volume_content_source::Type::Snapshot(s)) => (Some(s.snapshot_id), None),
+                Some(csi::volume_content_source::Type::Volume(v)) => (None, Some(v.volume_id)),
+                None => (None, None),
+            };
+        let placement = r
+            .accessibility_requirements
+            .map(|t| Placement {
+                preferred: nodes_of(&t.preferred),
+                requisite: nodes_of(&t.requisite),
+            })
+            .unwrap_or_default();
+        let v = self
+            .controller
+            .create_volume(CreateVolume {
+                name: r.name,
+                required_bytes: range.required_bytes,
+                limit_bytes: range.limit_bytes,
+                parameters: r.parameters,
+                placement,
+                source_snapshot_id,
+                source_volume_id,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::CreateVolumeResponse {
+            volume: Some(volume_msg(&v)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteVolume", volume = %request.get_ref().volume_id))]
+    async fn delete_volume(
+        &self,
+        request: Request<csi::DeleteVolumeRequest>,
+    ) -> Result<Response<csi::DeleteVolumeResponse>, Status> {
+        let r = request.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        self.controller
+            .delete_volume(&r.volume_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::DeleteVolumeResponse {}))
+    }
+
+    async fn controller_publish_volume(
+        &self,
+        _: Request<csi::ControllerPublishVolumeRequest>,
+    ) -> Result<Response<csi::ControllerPublishVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "lvsnap volumes are local: no controller publish",
+        ))
+    }
+
+    async fn controller_unpublish_volume(
+        &self,
+        _: Request<csi::ControllerUnpublishVolumeRequest>,
+    ) -> Result<Response<csi::ControllerUnpublishVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "lvsnap volumes are local: no controller unpublish",
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ValidateVolumeCapabilities", volume = %request.get_ref().volume_id))]
+    async fn validate_volume_capabilities(
+        &self,
+        request: Request<csi::ValidateVolumeCapabilitiesRequest>,
+    ) -> Result<Response<csi::ValidateVolumeCapabilitiesResponse>, Status> {
+        let r = request.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        if r.volume_capabilities.is_empty() {
+            return Err(Status::invalid_argument("volume_capabilities are required"));
+        }
+        match self.controller.store.get_volume(&r.volume_id).await {
+            Ok(Some(v)) if !v.status.deleted => {}
+            Ok(_) => {
+                return Err(Status::not_found(format!(
+                    "volume {} not found",
+                    r.volume_id
+                )));
+            }
+            Err(e) => return Err(status(e.into())),
+        }
+        let confirmed = check_capabilities(&r.volume_capabilities).is_ok();
+        Ok(Response::new(csi::ValidateVolumeCapabilitiesResponse {
+            confirmed: confirmed.then_some(csi::validate_volume_capabilities_response::Confirmed {
+                volume_context: r.volume_context,
+                volume_capabilities: r.volume_capabilities,
+                parameters: r.parameters,
+                mutable_parameters: r.mutable_parameters,
+            }),
+            message: if confirmed {
+                String::new()
+            } else {
+                "unsupported capability".into()
+            },
+        }))
+    }
+
+    async fn list_volumes(
+        &self,
+        _: Request<csi::ListVolumesRequest>,
+    ) -> Result<Response<csi::ListVolumesResponse>, Status> {
+        Err(Status::unimplemented("ListVolumes is not supported"))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetCapacity"))]
+    async fn get_capacity(
+        &self,
+        request: Request<csi::GetCapacityRequest>,
+    ) -> Result<Response<csi::GetCapacityResponse>, Status> {
+        let r = request.into_inner();
+        let node = r
+            .accessible_topology
+            .as_ref()
+            .and_then(|t| t.segments.get(TOPOLOGY_KEY).cloned());
+        let vg = r.parameters.get("vg").cloned();
+        let (free, largest) = self
+            .controller
+            .capacity(node.as_deref(), vg.as_deref())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::GetCapacityResponse {
+            available_capacity: free,
+            maximum_volume_size: Some(largest),
+            minimum_volume_size: None,
+        }))
+    }
+
+    async fn controller_get_capabilities(
+        &self,
+        _: Request<csi::ControllerGetCapabilitiesRequest>,
+    ) -> Result<Response<csi::ControllerGetCapabilitiesResponse>, Status> {
+        let caps = [
+            Cap::CreateDeleteVolume,
+            Cap::CreateDeleteSnapshot,
+            Cap::ListSnapshots,
+            Cap::GetSnapshot,
+            Cap::GetCapacity,
+        ]
+        .into_iter()
+        .map(|t| csi::ControllerServiceCapability {
+            r#type: Some(csi::controller_service_capability::Type::Rpc(
+                csi::controller_service_capability::Rpc { r#type: t as i32 },
+            )),
+        })
+        .collect();
+        Ok(Response::new(csi::ControllerGetCapabilitiesResponse {
+            capabilities: caps,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "CreateSnapshot", name = %request.get_ref().name, volume = %request.get_ref().source_volume_id))]
+    async fn create_snapshot(
+        &self,
+        request: Request<csi::CreateSnapshotRequest>,
+    ) -> Result<Response<csi::CreateSnapshotResponse>, Status> {
+        let r = request.into_inner();
+        let s = self
+            .controller
+            .create_snapshot(CreateSnapshot {
+                name: r.name,
+                source_volume_id: r.source_volume_id,
+                parameters: r.parameters,
+            })
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::CreateSnapshotResponse {
+            snapshot: Some(snapshot_msg(&s)),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "DeleteSnapshot", snapshot = %request.get_ref().snapshot_id))]
+    async fn delete_snapshot(
+        &self,
+        request: Request<csi::DeleteSnapshotRequest>,
+    ) -> Result<Response<csi::DeleteSnapshotResponse>, Status> {
+        let r = request.into_inner();
+        if r.snapshot_id.is_empty() {
+            return Err(Status::invalid_argument("snapshot_id is required"));
+        }
+        self.controller
+            .delete_snapshot(&r.snapshot_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::DeleteSnapshotResponse {}))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "ListSnapshots"))]
+    async fn list_snapshots(
+        &self,
+        request: Request<csi::ListSnapshotsRequest>,
+    ) -> Result<Response<csi::ListSnapshotsResponse>, Status> {
+        let r = request.into_inner();
+        let page = self
+            .controller
+            .list_snapshots(
+                &r.snapshot_id,
+                &r.source_volume_id,
+                r.max_entries,
+                &r.starting_token,
+            )
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::ListSnapshotsResponse {
+            entries: page
+                .entries
+                .iter()
+                .map(|s| csi::list_snapshots_response::Entry {
+                    snapshot: Some(snapshot_msg(s)),
+                })
+                .collect(),
+            next_token: page.next_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(rpc = "GetSnapshot", snapshot = %request.get_ref().snapshot_id))]
+    async fn get_snapshot(
+        &self,
+        request: Request<csi::GetSnapshotRequest>,
+    ) -> Result<Response<csi::GetSnapshotResponse>, Status> {
+        let r = request.into_inner();
+        if r.snapshot_id.is_empty() {
+            return Err(Status::invalid_argument("snapshot_id is required"));
+        }
+        let s = self
+            .controller
+            .get_snapshot(&r.snapshot_id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::GetSnapshotResponse {
+            snapshot: Some(snapshot_msg(&s)),
+        }))
+    }
+
+    async fn controller_expand_volume(
+        &self,
+        _: Request<csi::ControllerExpandVolumeRequest>,
+    ) -> Result<Response<csi::ControllerExpandVolumeResponse>, Status> {
+        Err(Status::unimplemented("expansion is not implemented yet"))
+    }
+
+    async fn controller_get_volume(
+        &self,
+        _: Request<csi::ControllerGetVolumeRequest>,
+    ) -> Result<Response<csi::ControllerGetVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "ControllerGetVolume is not supported",
+        ))
+    }
+
+    async fn controller_modify_volume(
+        &self,
+        _: Request<csi::ControllerModifyVolumeRequest>,
+    ) -> Result<Response<csi::ControllerModifyVolumeResponse>, Status> {
+        Err(Status::unimplemented(
+            "ControllerModifyVolume is not supported",
+        ))
+    }
+}

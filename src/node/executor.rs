@@ -1,0 +1,557 @@
+//! Reconciles the records assigned to this node: `creating` records get
+//! their LV, `deleting` ones lose it and release their quota. The node
+//! reconciles, it does not obey: the same record seen twice does the work
+//! once (an LV carrying the record's tag = done), and the same object is
+//! never worked on twice at once.
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::controller::now_rfc3339;
+use crate::lvm::{ErrorKind, LvName, LvTag, Lvm, LvmError};
+use crate::quota::QuotaEngine;
+use crate::records::{LvmNodeSpec, LvmNodeStatus, SnapshotState, VolumeState};
+use crate::store::{
+    Kind, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
+};
+
+/// What the executor manages.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    pub node_id: String,
+    pub vg: String,
+    pub thin_pool: Option<String>,
+    /// Remove LVs tagged by lvsnap that no record claims.
+    pub reap_orphans: bool,
+    /// Full resync period (a safety net behind change notifications).
+    pub resync: Duration,
+}
+
+/// The node executor: one per node; clone freely.
+#[derive(Clone)]
+pub struct Executor {
+    store: Arc<dyn Store>,
+    quota: QuotaEngine,
+    lvm: Lvm,
+    settings: NodeSettings,
+    inflight: Arc<Mutex<HashSet<(Kind, String)>>>,
+}
+
+/// gRPC code names recorded for LVM failures.
+fn code_of(e: &LvmError) -> &'static str {
+    match e.kind() {
+        ErrorKind::NotFound => "NOT_FOUND",
+        ErrorKind::AlreadyExists => "ALREADY_EXISTS",
+        ErrorKind::InsufficientSpace => "RESOURCE_EXHAUSTED",
+        ErrorKind::Busy => "FAILED_PRECONDITION",
+        ErrorKind::InvalidArgument => "INVALID_ARGUMENT",
+        ErrorKind::Other => "INTERNAL",
+    }
+}
+
+fn tag_for(id: &str) -> Result<LvTag, String> {
+    uuid::Uuid::parse_str(id)
+        .map(LvTag::record)
+        .map_err(|e| format!("record id {id:?} is not a uuid: {e}"))
+}
+
+impl Executor {
+    pub fn new(
+        store: Arc<dyn Store>,
+        quota: QuotaEngine,
+        lvm: Lvm,
+        settings: NodeSettings,
+    ) -> Self {
+        Self {
+            store,
+            quota,
+            lvm,
+            settings,
+            inflight: Arc::default(),
+        }
+    }
+
+    /// Runs until the task is dropped: settle, then follow changes, with a
+    /// periodic resync and capacity report.
+    pub async fn run(self) {
+        let mut changes = self.store.subscribe();
+        self.settle().await;
+        let mut tick = tokio::time::interval(self.settings.resync);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(c) if c.node.as_deref() == Some(self.settings.node_id.as_str())
+                        && matches!(c.kind, Kind::Volume | Kind::Snapshot) => self.spawn(c.kind, c.name),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "missed record notifications; resyncing");
+                        self.resync().await;
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                _ = tick.tick() => {
+                    self.resync().await;
+                    self.report_capacity().await;
+                }
+            }
+        }
+    }
+
+    /// Works one record in the background unless it is already being worked.
+    fn spawn(&self, kind: Kind, name: String) {
+        let key = (kind, name.clone());
+        let fresh = self
+            .inflight
+            .lock()
+            .map(|mut set| set.insert(key.clone()))
+            .unwrap_or(false);
+        if !fresh {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let result = match kind {
+                Kind::Snapshot => this.work_snapshot(&name).await,
+                Kind::Volume => this.work_volume(&name).await,
+                _ => Ok(()),
+            };
+            if let Err(e) = result {
+                tracing::error!(kind = kind.as_str(), id = %name, error = %e, "reconcile failed; will retry on resync");
+            }
+            if let Ok(mut set) = this.inflight.lock() {
+                set.remove(&key);
+            }
+            this.report_capacity().await;
+        });
+    }
+
+    async fn resync(&self) {
+        let node = Some(self.settings.node_id.clone());
+        if let Ok(vols) = self
+            .store
+            .list_volumes(
+                &VolumeFilter {
+                    node: node.clone(),
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+        {
+            for v in vols.into_iter().filter(|v| {
+                matches!(
+                    v.status.status,
+                    VolumeState::Creating | VolumeState::Deleting
+                )
+            }) {
+                self.spawn(Kind::Volume, v.name);
+            }
+        }
+        if let Ok(snaps) = self
+            .store
+            .list_snapshots(
+                &SnapshotFilter {
+                    node,
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+        {
+            for s in snaps.into_iter().filter(|s| {
+                matches!(
+                    s.status.status,
+                    SnapshotState::Creating | SnapshotState::Deleting
+                )
+            }) {
+                self.spawn(Kind::Snapshot, s.name);
+            }
+        }
+    }
+
+    /// On start: resume unfinished work, mark records whose LV vanished as
+    /// `error`, report (and with `reap_orphans` remove) LVs no record claims.
+    pub async fn settle(&self) {
+        self.report_capacity().await;
+        let node = Some(self.settings.node_id.clone());
+        let lvs = match self.lvm.lvs(&self.settings.vg).await {
+            Ok(lvs) => lvs,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list LVs; settling skipped");
+                return;
+            }
+        };
+        let lv_names: HashSet<String> = lvs.iter().map(|l| l.name.as_str().to_string()).collect();
+        let mut claimed: HashSet<String> = HashSet::new();
+        let vols = self
+            .store
+            .list_volumes(
+                &VolumeFilter {
+                    node: node.clone(),
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+            .unwrap_or_default();
+        for v in vols {
+            claimed.insert(v.name.clone());
+            if v.status.status == VolumeState::Available && !lv_names.contains(&v.spec.lv_name) {
+                let msg = format!("LV {} vanished", v.spec.lv_name);
+                let _ = self
+                    .set_volume(&v.name, |s| {
+                        s.status = VolumeState::Error;
+                        s.error_code = Some("NOT_FOUND".into());
+                        s.error_message = Some(msg.clone());
+                    })
+                    .await;
+            }
+        }
+        let snaps = self
+            .store
+            .list_snapshots(
+                &SnapshotFilter {
+                    node,
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+            .unwrap_or_default();
+        for s in snaps {
+            claimed.insert(s.name.clone());
+            if s.status.status == SnapshotState::Available && !lv_names.contains(&s.spec.lv_name) {
+                let msg = format!("LV {} vanished", s.spec.lv_name);
+                let _ = self
+                    .set_snapshot(&s.name, |st| {
+                        st.status = SnapshotState::Error;
+                        st.ready_to_use = false;
+                        st.error_code = Some("NOT_FOUND".into());
+                        st.error_message = Some(msg.clone());
+                    })
+                    .await;
+            }
+        }
+        for lv in &lvs {
+            for id in lv.record_ids() {
+                if !claimed.contains(&id.to_string()) {
+                    if self.settings.reap_orphans {
+                        tracing::warn!(lv = %lv.name.as_str(), record = %id, "removing orphan LV (--reap-orphans)");
+                        if let Err(e) = self.lvm.remove(&self.settings.vg, &lv.name).await {
+                            tracing::error!(lv = %lv.name.as_str(), error = %e, "orphan removal failed");
+                        }
+                    } else {
+                        tracing::warn!(lv = %lv.name.as_str(), record = %id, "LV tagged by lvsnap has no record (left alone; --reap-orphans removes it)");
+                    }
+                }
+            }
+        }
+        self.resync().await;
+    }
+
+    /// Writes this node's capacity into its LvmNode record.
+    pub async fn report_capacity(&self) {
+        let vg = match self.lvm.vg(&self.settings.vg).await {
+            Ok(vg) => vg,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the volume group");
+                return;
+            }
+        };
+        let version = self.lvm.version().await.unwrap_or_default();
+        let record = Record::new(
+            self.settings.node_id.clone(),
+            LvmNodeSpec {
+                vg: self.settings.vg.clone(),
+                thin_pool: self.settings.thin_pool.clone(),
+            },
+            LvmNodeStatus {
+                size_bytes: i64::try_from(vg.size_bytes).unwrap_or(i64::MAX),
+                free_bytes: i64::try_from(vg.free_bytes).unwrap_or(i64::MAX),
+                extent_size_bytes: i64::try_from(vg.extent_size_bytes).unwrap_or(i64::MAX),
+                lvm_version: version,
+                last_heartbeat: now_rfc3339(),
+            },
+        );
+        if let Err(e) = self.store.put_node(&record).await {
+            tracing::warn!(error = %e, "cannot report capacity");
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(node = %self.settings.node_id))]
+    async fn work_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        let Some(r) = self.store.get_snapshot(id).await? else {
+            return Ok(());
+        };
+        if r.spec.node != self.settings.node_id || r.status.deleted {
+            return Ok(());
+        }
+        match r.status.status {
+            SnapshotState::Creating => self.cut_snapshot(r).await,
+            SnapshotState::Deleting => self.remove_snapshot(r).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn cut_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
+        tracing::info!(event = "snapshot.create.start", snapshot = %r.name, volume = %r.spec.source_volume_id, "create.start");
+        let outcome = async {
+            let tag = tag_for(&r.name).map_err(|m| ("INVALID_ARGUMENT", m))?;
+            let name =
+                LvName::new(&r.spec.lv_name).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            let volume = self
+                .store
+                .get_volume(&r.spec.source_volume_id)
+                .await
+                .map_err(|e| ("UNAVAILABLE", e.to_string()))?;
+            let origin = volume
+                .map(|v| v.spec.lv_name)
+                .ok_or(("NOT_FOUND", "volume device not found".to_string()))?;
+            let origin = LvName::new(&origin).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            match self.lvm.lv(&r.spec.vg, &origin).await {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(("NOT_FOUND", "volume device not found".to_string())),
+                Err(e) => return Err((code_of(&e), e.to_string())),
+            }
+            let cow = r.spec.cow_size_bytes.and_then(|b| u64::try_from(b).ok());
+            self.lvm
+                .create_snapshot(&r.spec.vg, &origin, &name, cow, &[tag])
+                .await
+                .map_err(|e| (code_of(&e), e.to_string()))
+        }
+        .await;
+        match outcome {
+            Ok(lv) => {
+                self.set_snapshot(&r.name, |s| {
+                    s.status = SnapshotState::Available;
+                    s.progress = "100%".into();
+                    s.ready_to_use = true;
+                    s.size_bytes = lv
+                        .origin_size_bytes
+                        .and_then(|b| i64::try_from(b).ok())
+                        .unwrap_or(s.size_bytes);
+                    s.error_code = None;
+                    s.error_message = None;
+                })
+                .await?;
+                tracing::info!(event = "snapshot.create.end", snapshot = %r.name, lv = %r.spec.lv_name, "create.end");
+            }
+            Err((code, message)) => {
+                tracing::error!(event = "snapshot.create.error", snapshot = %r.name, code, %message, "snapshot failed");
+                // Cinder: the record goes to error; its quota stays charged until delete.
+                self.set_snapshot(&r.name, |s| {
+                    s.status = SnapshotState::Error;
+                    s.error_code = Some(code.to_string());
+                    s.error_message = Some(message.clone());
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
+        tracing::info!(event = "snapshot.delete.start", snapshot = %r.name, "delete.start");
+        let removed = match LvName::new(&r.spec.lv_name) {
+            Ok(name) => self.lvm.remove(&r.spec.vg, &name).await.map(|_| ()),
+            Err(e) => Err(LvmError::new(ErrorKind::InvalidArgument, e.to_string())),
+        };
+        match removed {
+            Ok(()) => {
+                let release = r
+                    .spec
+                    .quota_charged
+                    .iter()
+                    .map(|(k, v)| (k.clone(), -v))
+                    .collect();
+                if let Err(e) = self.quota.charge(&r.spec.project, &release).await {
+                    tracing::error!(snapshot = %r.name, error = %e, "quota release failed; a recount will settle it");
+                }
+                self.set_snapshot(&r.name, |s| {
+                    s.status = SnapshotState::Deleted;
+                    s.ready_to_use = false;
+                    s.deleted = true;
+                    s.deleted_at = Some(now_rfc3339());
+                })
+                .await?;
+                tracing::info!(event = "snapshot.delete.end", snapshot = %r.name, "delete.end");
+            }
+            Err(e) => {
+                let busy = e.kind() == ErrorKind::Busy;
+                tracing::error!(snapshot = %r.name, error = %e, busy, "snapshot delete failed");
+                let (code, msg) = (code_of(&e), e.to_string());
+                self.set_snapshot(&r.name, |s| {
+                    // Cinder: busy goes back to available; anything else is error_deleting.
+                    s.status = if busy {
+                        SnapshotState::Available
+                    } else {
+                        SnapshotState::ErrorDeleting
+                    };
+                    s.error_code = Some(code.to_string());
+                    s.error_message = Some(msg.clone());
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(skip(self), fields(node = %self.settings.node_id))]
+    async fn work_volume(&self, id: &str) -> Result<(), StoreError> {
+        let Some(v) = self.store.get_volume(id).await? else {
+            return Ok(());
+        };
+        if v.spec.node != self.settings.node_id || v.status.deleted {
+            return Ok(());
+        }
+        match v.status.status {
+            VolumeState::Creating => self.create_volume(v).await,
+            VolumeState::Deleting => self.remove_volume(v).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn create_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
+        tracing::info!(event = "volume.create.start", volume = %v.name, "create.start");
+        let outcome = async {
+            let tag = tag_for(&v.name).map_err(|m| ("INVALID_ARGUMENT", m))?;
+            let name =
+                LvName::new(&v.spec.lv_name).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            let size = u64::try_from(v.spec.size_bytes)
+                .map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            let created = match &v.spec.thin_pool {
+                Some(pool) => {
+                    let pool =
+                        LvName::new(pool).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+                    self.lvm
+                        .create_thin(&v.spec.vg, &pool, &name, size, &[tag])
+                        .await
+                }
+                None => {
+                    self.lvm
+                        .create_linear(&v.spec.vg, &name, size, &[tag])
+                        .await
+                }
+            };
+            created.map_err(|e| (code_of(&e), e.to_string()))
+        }
+        .await;
+        match outcome {
+            Ok(_) => {
+                self.set_volume(&v.name, |s| {
+                    s.status = VolumeState::Available;
+                    s.progress = "100%".into();
+                    s.error_code = None;
+                    s.error_message = None;
+                })
+                .await?;
+                tracing::info!(event = "volume.create.end", volume = %v.name, "create.end");
+            }
+            Err((code, message)) => {
+                tracing::error!(event = "volume.create.error", volume = %v.name, code, %message, "volume failed");
+                self.set_volume(&v.name, |s| {
+                    s.status = VolumeState::Error;
+                    s.error_code = Some(code.to_string());
+                    s.error_message = Some(message.clone());
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn remove_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
+        let removed = match LvName::new(&v.spec.lv_name) {
+            Ok(name) => self.lvm.remove(&v.spec.vg, &name).await.map(|_| ()),
+            Err(e) => Err(LvmError::new(ErrorKind::InvalidArgument, e.to_string())),
+        };
+        match removed {
+            Ok(()) => {
+                let release = v
+                    .spec
+                    .quota_charged
+                    .iter()
+                    .map(|(k, n)| (k.clone(), -n))
+                    .collect();
+                if let Err(e) = self.quota.charge(&v.spec.project, &release).await {
+                    tracing::error!(volume = %v.name, error = %e, "quota release failed; a recount will settle it");
+                }
+                self.set_volume(&v.name, |s| {
+                    s.status = VolumeState::Deleted;
+                    s.deleted = true;
+                    s.deleted_at = Some(now_rfc3339());
+                })
+                .await?;
+                tracing::info!(event = "volume.delete.end", volume = %v.name, "delete.end");
+            }
+            Err(e) => {
+                let busy = e.kind() == ErrorKind::Busy;
+                let (code, msg) = (code_of(&e), e.to_string());
+                tracing::error!(volume = %v.name, error = %msg, busy, "volume delete failed");
+                self.set_volume(&v.name, |s| {
+                    s.status = if busy {
+                        VolumeState::Available
+                    } else {
+                        VolumeState::ErrorDeleting
+                    };
+                    s.error_code = Some(code.to_string());
+                    s.error_message = Some(msg.clone());
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read-modify-write of a snapshot's status, retried on conflicts.
+    async fn set_snapshot(
+        &self,
+        id: &str,
+        f: impl Fn(&mut crate::records::LvmSnapshotStatus),
+    ) -> Result<(), StoreError> {
+        for _ in 0..10 {
+            let Some(mut r) = self.store.get_snapshot(id).await? else {
+                return Ok(());
+            };
+            f(&mut r.status);
+            match self.store.update_snapshot(&r).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Conflict {
+            kind: "snapshot",
+            name: id.to_string(),
+            version: String::new(),
+        })
+    }
+
+    async fn set_volume(
+        &self,
+        id: &str,
+        f: impl Fn(&mut crate::records::LvmVolumeStatus),
+    ) -> Result<(), StoreError> {
+        for _ in 0..10 {
+            let Some(mut r) = self.store.get_volume(id).await? else {
+                return Ok(());
+            };
+            f(&mut r.status);
+            match self.store.update_volume(&r).await {
+                Err(StoreError::Conflict { .. }) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Conflict {
+            kind: "volume",
+            name: id.to_string(),
+            version: String::new(),
+        })
+    }
+}

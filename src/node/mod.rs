@@ -1,0 +1,6 @@
+//! The node side: the executor that reconciles the records assigned to this
+//! node with its volume group (the part of Cinder's volume manager and LVM
+//! driver that runs on the host).
+mod executor;
+
+pub use executor::{Executor, NodeSettings};
