@@ -27,6 +27,10 @@ impl Driver {
         let child = Command::new(BIN)
             .args(args)
             .args(["--endpoint", &endpoint])
+            .env(
+                "LVSNAP_LOG_LEVEL",
+                std::env::var("LVSNAP_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
