@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod admin;
 mod client;
 mod serve;
 
@@ -45,6 +46,10 @@ pub enum Command {
     Crd(CrdCmd),
     /// Call a running driver over CSI (for operators and the quickstart).
     Client(client::ClientCmd),
+    /// List snapshot records like `cinder snapshot-list` (all-in-one's store).
+    SnapshotList(admin::AdminArgs),
+    /// Show a project's quota limits and usage (all-in-one's store).
+    QuotaShow(admin::QuotaShowArgs),
 }
 
 /// Flags every serving mode takes.
@@ -199,6 +204,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::SnapshotList(args) => current_thread()?.block_on(admin::snapshot_list(args)),
+        Command::QuotaShow(args) => current_thread()?.block_on(admin::quota_show(args)),
         Command::Client(cmd) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -224,6 +231,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             runtime.block_on(serve::run(command, logging))
         }
     }
+}
+
+fn current_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
 /// Logging settings, installed by the serving modes after validation.

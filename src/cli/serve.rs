@@ -166,7 +166,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         Command::Controller(c) => (Mode::Controller, c.serve, Some(c.controller), None),
         Command::Node(c) => (Mode::Node, c.serve, None, Some(c.node)),
         Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.controller), Some(c.node)),
-        Command::Crd(_) | Command::Client(_) => {
+        Command::Crd(_) | Command::Client(_) | Command::SnapshotList(_) | Command::QuotaShow(_) => {
             anyhow::bail!("not a serving mode")
         }
     };
