@@ -8,12 +8,13 @@ use futures::FutureExt;
 use super::{Command, ControllerArgs, NodeArgs, ServeArgs};
 use crate::config::{self, ConfigError, Endpoint, Mode};
 use crate::controller::{Controller, ControllerConfig};
-use crate::csi::ControllerService;
 use crate::csi::IdentityService;
+use crate::csi::{ControllerService, NodeService};
 use crate::lvm::{Lvm, LvmConfig};
 use crate::node::{Executor, NodeSettings};
 use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
+use crate::proto::v1::node_server::NodeServer;
 use crate::quota::{QuotaConfig, QuotaEngine, parse_duration, system_clock};
 use crate::store::{SqliteStore, Store};
 
@@ -205,6 +206,9 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
     let mut router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
+    if let Some(node) = &node {
+        router = router.add_service(NodeServer::new(NodeService::new(node.node_id.clone())));
+    }
     // all-in-one: records in SQLite under --state-dir, the controller and the
     // node executor in this process. (The controller's Kubernetes store is
     // wired with the Deployment.)

@@ -3,6 +3,8 @@
 //! in one place per service.
 pub mod controller;
 pub mod identity;
+pub mod node;
 
 pub use controller::ControllerService;
 pub use identity::IdentityService;
+pub use node::NodeService;
