@@ -197,3 +197,34 @@ async fn a_malformed_stored_object_is_a_typed_error() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
 }
+
+/// A node hears, through the API server's watch, about records another
+/// process wrote for it, and not about other nodes' records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_watch_delivers_changes_made_by_another_process() {
+    let server = FakeApiServer::new();
+    let node_store = KubeStore::new(server.client());
+    let mut changes = node_store.subscribe();
+    let _tasks = node_store.spawn_watch(Some("n1"));
+    let controller_store = KubeStore::new(server.client()); // another process
+    controller_store
+        .create_snapshot(&store_suite::snapshot("s-n1a", "c-n1a", "v", "p"))
+        .await
+        .unwrap();
+    let mut elsewhere = store_suite::snapshot("s-n2", "c-n2", "v", "p");
+    elsewhere.spec.node = "n2".into();
+    controller_store.create_snapshot(&elsewhere).await.unwrap();
+    let mut mine = store_suite::snapshot("s-n1b", "c-n1b", "v", "p");
+    mine.spec.node = "n1".into();
+    controller_store.create_snapshot(&mine).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen.contains(&"s-n1b".to_string()) {
+        let c = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())
+            .await
+            .expect("a change within 10 s")
+            .unwrap();
+        assert_eq!(c.node.as_deref(), Some("n1"), "only n1's records: {c:?}");
+        seen.push(c.name);
+    }
+    assert!(!seen.contains(&"s-n2".to_string()));
+}

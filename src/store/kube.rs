@@ -148,6 +148,52 @@ impl KubeStore {
         Self { client, changes }
     }
 
+    /// Feeds `subscribe()` from the API server: a watch of the volume and
+    /// snapshot records labelled with `node` (or all of them), so a node
+    /// executor (or a waiting controller) hears about changes other
+    /// processes made. The tasks run until the store's runtime stops.
+    pub fn spawn_watch(&self, node: Option<&str>) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![
+            self.spawn_watch_kind::<LvmVolume>(node),
+            self.spawn_watch_kind::<LvmSnapshot>(node),
+        ]
+    }
+
+    fn spawn_watch_kind<K: Cr>(&self, node: Option<&str>) -> tokio::task::JoinHandle<()> {
+        use futures::StreamExt;
+        use kube::runtime::watcher;
+        let mut config = watcher::Config::default();
+        if let Some(node) = node {
+            config = config.labels(&format!("{LABEL_NODE}={node}"));
+        }
+        let stream = watcher::watcher(self.api::<K>(), config);
+        let changes = self.changes.clone();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                let obj = match event {
+                    Ok(
+                        watcher::Event::Apply(o)
+                        | watcher::Event::InitApply(o)
+                        | watcher::Event::Delete(o),
+                    ) => o,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        // The watcher re-lists and resumes by itself.
+                        tracing::warn!(kind = K::KIND.as_str(), error = %e, "watch interrupted");
+                        continue;
+                    }
+                };
+                let labels = obj.meta().labels.clone().unwrap_or_default();
+                let _ = changes.send(Change {
+                    kind: K::KIND,
+                    name: obj.meta().name.clone().unwrap_or_default(),
+                    node: labels.get(LABEL_NODE).cloned(),
+                });
+            }
+        })
+    }
+
     fn api<K: Cr>(&self) -> Api<K> {
         Api::all(self.client.clone())
     }
