@@ -357,23 +357,40 @@ impl Executor {
         Ok(())
     }
 
+    /// Removes a record's LV (absent = done) and, once it is gone, releases
+    /// exactly the quota the record charged (Cinder's negative reservation
+    /// committed at once). The caller records the outcome.
+    async fn remove_and_release(
+        &self,
+        vg: &str,
+        lv_name: &str,
+        project: &str,
+        charged: &std::collections::BTreeMap<String, i64>,
+        id: &str,
+    ) -> Result<(), LvmError> {
+        let name = LvName::new(lv_name)
+            .map_err(|e| LvmError::new(ErrorKind::InvalidArgument, e.to_string()))?;
+        self.lvm.remove(vg, &name).await?;
+        let release = charged.iter().map(|(k, v)| (k.clone(), -v)).collect();
+        if let Err(e) = self.quota.charge(project, &release).await {
+            tracing::error!(record = %id, error = %e, "quota release failed; a recount will settle it");
+        }
+        Ok(())
+    }
+
     async fn remove_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
         tracing::info!(event = "snapshot.delete.start", snapshot = %r.name, "delete.start");
-        let removed = match LvName::new(&r.spec.lv_name) {
-            Ok(name) => self.lvm.remove(&r.spec.vg, &name).await.map(|_| ()),
-            Err(e) => Err(LvmError::new(ErrorKind::InvalidArgument, e.to_string())),
-        };
+        let removed = self
+            .remove_and_release(
+                &r.spec.vg,
+                &r.spec.lv_name,
+                &r.spec.project,
+                &r.spec.quota_charged,
+                &r.name,
+            )
+            .await;
         match removed {
             Ok(()) => {
-                let release = r
-                    .spec
-                    .quota_charged
-                    .iter()
-                    .map(|(k, v)| (k.clone(), -v))
-                    .collect();
-                if let Err(e) = self.quota.charge(&r.spec.project, &release).await {
-                    tracing::error!(snapshot = %r.name, error = %e, "quota release failed; a recount will settle it");
-                }
                 self.set_snapshot(&r.name, |s| {
                     s.status = SnapshotState::Deleted;
                     s.ready_to_use = false;
@@ -468,21 +485,17 @@ impl Executor {
     }
 
     async fn remove_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
-        let removed = match LvName::new(&v.spec.lv_name) {
-            Ok(name) => self.lvm.remove(&v.spec.vg, &name).await.map(|_| ()),
-            Err(e) => Err(LvmError::new(ErrorKind::InvalidArgument, e.to_string())),
-        };
+        let removed = self
+            .remove_and_release(
+                &v.spec.vg,
+                &v.spec.lv_name,
+                &v.spec.project,
+                &v.spec.quota_charged,
+                &v.name,
+            )
+            .await;
         match removed {
             Ok(()) => {
-                let release = v
-                    .spec
-                    .quota_charged
-                    .iter()
-                    .map(|(k, n)| (k.clone(), -n))
-                    .collect();
-                if let Err(e) = self.quota.charge(&v.spec.project, &release).await {
-                    tracing::error!(volume = %v.name, error = %e, "quota release failed; a recount will settle it");
-                }
                 self.set_volume(&v.name, |s| {
                     s.status = VolumeState::Deleted;
                     s.deleted = true;
