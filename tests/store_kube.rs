@@ -52,6 +52,7 @@ quota_suite!(
     per_type_and_shared_gigabytes,
     bad_input_changes_nothing,
     expired_reservations_are_swept,
+    expired_reservations_claimed_by_records_are_committed,
     missing_usage_is_recounted_from_records,
 );
 

@@ -101,6 +101,7 @@ impl Controller {
                 lv_name: LvName::snapshot(uuid).as_str().to_string(),
                 group_snapshot_id: None,
                 quota_charged: deltas.clone(),
+                quota_reservations: reservations.clone(),
             },
             LvmSnapshotStatus {
                 status: SnapshotState::Creating,

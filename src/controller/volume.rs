@@ -110,6 +110,7 @@ impl Controller {
                 source_snapshot_id: None,
                 source_volume_id: None,
                 quota_charged: deltas,
+                quota_reservations: reservations.clone(),
             },
             LvmVolumeStatus {
                 status: VolumeState::Creating,

@@ -126,9 +126,23 @@ pub fn rollback(status: &mut LvmQuotaStatus, ids: &[String]) -> usize {
     finish(status, ids, false)
 }
 
-/// Rolls back every reservation that expired before `now`.
-pub fn expire(status: &mut LvmQuotaStatus, now: DateTime<Utc>) -> usize {
-    let expired: Vec<String> = status
+/// Settles every reservation that expired before `now`: those in `claimed`
+/// (a live record holds them) are committed, the others rolled back.
+/// Returns (committed, rolled back).
+pub fn expire(
+    status: &mut LvmQuotaStatus,
+    now: DateTime<Utc>,
+    claimed: &std::collections::HashSet<String>,
+) -> (usize, usize) {
+    let (keep, drop): (Vec<String>, Vec<String>) = expired_ids(status, now)
+        .into_iter()
+        .partition(|id| claimed.contains(id));
+    (commit(status, &keep), rollback(status, &drop))
+}
+
+/// The ids of the reservations that expired before `now`.
+pub fn expired_ids(status: &LvmQuotaStatus, now: DateTime<Utc>) -> Vec<String> {
+    status
         .reservations
         .iter()
         .filter(|r| {
@@ -137,8 +151,7 @@ pub fn expire(status: &mut LvmQuotaStatus, now: DateTime<Utc>) -> usize {
                 .unwrap_or(true) // unreadable expiry: treat as expired
         })
         .map(|r| r.id.clone())
-        .collect();
-    rollback(status, &expired)
+        .collect()
 }
 
 fn finish(status: &mut LvmQuotaStatus, ids: &[String], commit: bool) -> usize {

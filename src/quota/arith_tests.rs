@@ -229,7 +229,7 @@ fn commit_rollback_and_expire_move_usage() {
     )
     .unwrap();
     assert_eq!(st.usage["snapshots"].reserved, 2);
-    assert_eq!(expire(&mut st, now()), 1);
+    assert_eq!(expire(&mut st, now(), &Default::default()), (0, 1));
     assert_eq!(st.usage["snapshots"].reserved, 1);
     assert_eq!(
         st.reservations
@@ -319,4 +319,43 @@ fn refresh_rules() {
         needs_refresh(&st, "snapshots", None, Some(age), now()),
         "never refreshed"
     );
+}
+
+/// An expired reservation a live record claims is committed (the controller
+/// died between writing the record and committing); an unclaimed one is
+/// rolled back (it died before the record).
+#[test]
+fn expiry_commits_claimed_reservations_and_rolls_back_the_rest() {
+    let mut st = status(&[("snapshots", 0, 0)]);
+    let hard = |_: &str| -1;
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        format!("r{n}")
+    };
+    let past = now() - chrono::Duration::seconds(1);
+    let claimed = reserve(
+        &mut st,
+        &hard,
+        &deltas(&[("snapshots", 1)]),
+        past,
+        &mut next,
+    )
+    .unwrap();
+    reserve(
+        &mut st,
+        &hard,
+        &deltas(&[("snapshots", 1)]),
+        past,
+        &mut next,
+    )
+    .unwrap();
+    assert_eq!(st.usage["snapshots"].reserved, 2);
+    let claimed: std::collections::HashSet<String> = claimed.into_iter().collect();
+    assert_eq!(expire(&mut st, now(), &claimed), (1, 1));
+    assert_eq!(
+        (st.usage["snapshots"].in_use, st.usage["snapshots"].reserved),
+        (1, 0)
+    );
+    assert!(st.reservations.is_empty());
 }

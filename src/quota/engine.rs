@@ -1,7 +1,7 @@
 //! Runs the quota arithmetic as ONE atomic read-modify-write of a project's
 //! quota record per call (SQLite: a transaction; Kubernetes: a
 //! resourceVersion compare-and-swap, retried on conflict).
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,7 +9,12 @@ use chrono::{DateTime, Utc};
 use super::arith::{self, Deltas};
 use super::{QuotaConfig, QuotaError, gib_ceil, validate_key};
 use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
-use crate::store::{QuotaRecord, SnapshotFilter, Store, StoreError, VolumeFilter};
+use crate::store::{
+    QuotaRecord, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
+};
+
+/// Page size when walking a project's records.
+const PAGE: usize = 500;
 
 /// The time source (injectable for tests).
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -177,8 +182,11 @@ impl QuotaEngine {
         self.commit(project, &ids).await
     }
 
-    /// Rolls back every expired reservation in every project; returns how
-    /// many were expired (Cinder's periodic `reservation_expire`).
+    /// Settles every expired reservation in every project (Cinder's periodic
+    /// `reservation_expire`), returning how many were settled. Unlike Cinder,
+    /// a reservation a live record claims (`quota_reservations`) is committed,
+    /// not rolled back: the controller wrote the record and died before its
+    /// commit, and the resource will exist, so it must stay charged.
     pub async fn expire(&self) -> Result<usize, QuotaError> {
         let now = (self.clock)();
         let quotas = self
@@ -188,20 +196,11 @@ impl QuotaEngine {
             .map_err(|e| QuotaError::Store(e.to_string()))?;
         let mut total = 0;
         for q in quotas {
-            let expired = q
-                .status
-                .reservations
-                .iter()
-                .filter(|r| {
-                    DateTime::parse_from_rfc3339(&r.expires_at)
-                        .map(|t| t < now)
-                        .unwrap_or(true)
-                })
-                .count();
-            if expired == 0 {
+            if arith::expired_ids(&q.status, now).is_empty() {
                 continue;
             }
-            let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let claimed = Arc::new(self.claimed_reservations(&q.name).await?);
+            let done = Arc::new(std::sync::Mutex::new((0, 0)));
             let counter = done.clone();
             self.store
                 .update_quota(
@@ -209,18 +208,81 @@ impl QuotaEngine {
                     Box::new(move |current| {
                         let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
                         let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
-                        counter.store(
-                            arith::expire(&mut status, now),
-                            std::sync::atomic::Ordering::SeqCst,
-                        );
+                        let settled = arith::expire(&mut status, now, &claimed);
+                        if let Ok(mut c) = counter.lock() {
+                            *c = settled;
+                        }
                         Ok((spec, status))
                     }),
                 )
                 .await
                 .map_err(|e| QuotaError::Store(e.to_string()))?;
-            total += done.load(std::sync::atomic::Ordering::SeqCst);
+            let (committed, rolled_back) = done.lock().map(|c| *c).unwrap_or_default();
+            if committed > 0 {
+                tracing::warn!(project = %q.name, committed, "committed expired reservations claimed by records (a create was interrupted before its commit)");
+            }
+            total += committed + rolled_back;
         }
         Ok(total)
+    }
+
+    /// The reservation ids the project's live records claim.
+    async fn claimed_reservations(&self, project: &str) -> Result<HashSet<String>, QuotaError> {
+        let (volumes, snapshots) = self.live_records(project).await?;
+        Ok(volumes
+            .into_iter()
+            .flat_map(|v| v.spec.quota_reservations)
+            .chain(
+                snapshots
+                    .into_iter()
+                    .flat_map(|s| s.spec.quota_reservations),
+            )
+            .collect())
+    }
+
+    /// Every live (not deleted) volume and snapshot record of a project.
+    async fn live_records(
+        &self,
+        project: &str,
+    ) -> Result<(Vec<VolumeRecord>, Vec<SnapshotRecord>), QuotaError> {
+        let err = |e: StoreError| QuotaError::Store(e.to_string());
+        let vf = VolumeFilter {
+            project: Some(project.to_string()),
+            ..Default::default()
+        };
+        let mut volumes = Vec::new();
+        loop {
+            let after = volumes.last().map(|v: &VolumeRecord| v.name.clone());
+            let page = self
+                .store
+                .list_volumes(&vf, after.as_deref(), PAGE)
+                .await
+                .map_err(err)?;
+            let full = page.len() == PAGE;
+            volumes.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let sf = SnapshotFilter {
+            project: Some(project.to_string()),
+            ..Default::default()
+        };
+        let mut snapshots = Vec::new();
+        loop {
+            let after = snapshots.last().map(|s: &SnapshotRecord| s.name.clone());
+            let page = self
+                .store
+                .list_snapshots(&sf, after.as_deref(), PAGE)
+                .await
+                .map_err(err)?;
+            let full = page.len() == PAGE;
+            snapshots.extend(page);
+            if !full {
+                break;
+            }
+        }
+        Ok((volumes, snapshots))
     }
 
     /// The project's limits and usage.
@@ -267,56 +329,24 @@ impl QuotaEngine {
     /// snapshots and volumes of any status; gigabytes = volume sizes +
     /// snapshots' `volume_size` (unless `no_snapshot_gb_quota`).
     pub async fn recount(&self, project: &str) -> Result<BTreeMap<String, i64>, QuotaError> {
-        let err = |e: StoreError| QuotaError::Store(e.to_string());
         let mut counts = BTreeMap::new();
         let mut bump = |key: &str, ty: &str, n: i64| {
             *counts.entry(key.to_string()).or_insert(0) += n;
             *counts.entry(format!("{key}_{ty}")).or_insert(0) += n;
         };
-        let vf = VolumeFilter {
-            project: Some(project.to_string()),
-            ..Default::default()
-        };
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_volumes(&vf, after.as_deref(), 500)
-                .await
-                .map_err(err)?;
-            for v in &page {
-                bump("volumes", &v.spec.volume_type, 1);
-                bump(
-                    "gigabytes",
-                    &v.spec.volume_type,
-                    gib_ceil(v.spec.size_bytes),
-                );
-            }
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
-                _ => break,
-            }
+        let (volumes, snapshots) = self.live_records(project).await?;
+        for v in &volumes {
+            bump("volumes", &v.spec.volume_type, 1);
+            bump(
+                "gigabytes",
+                &v.spec.volume_type,
+                gib_ceil(v.spec.size_bytes),
+            );
         }
-        let sf = SnapshotFilter {
-            project: Some(project.to_string()),
-            ..Default::default()
-        };
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_snapshots(&sf, after.as_deref(), 500)
-                .await
-                .map_err(err)?;
-            for s in &page {
-                bump("snapshots", &s.spec.volume_type, 1);
-                if !self.config.no_snapshot_gb_quota {
-                    bump("gigabytes", &s.spec.volume_type, s.spec.volume_size);
-                }
-            }
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
-                _ => break,
+        for s in &snapshots {
+            bump("snapshots", &s.spec.volume_type, 1);
+            if !self.config.no_snapshot_gb_quota {
+                bump("gigabytes", &s.spec.volume_type, s.spec.volume_size);
             }
         }
         Ok(counts)

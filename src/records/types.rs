@@ -67,6 +67,11 @@ pub struct LvmSnapshotSpec {
     /// The quota deltas charged at creation, released exactly on delete.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quota_charged: BTreeMap<String, i64>,
+    /// The quota reservations this record claims. A reservation still open
+    /// when it expires (the controller died between record and commit) is
+    /// committed by the sweep if a live record claims it, rolled back if not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_reservations: Vec<String>,
 }
 
 /// Where a snapshot is in its life.
@@ -142,6 +147,11 @@ pub struct LvmVolumeSpec {
     /// The quota deltas charged at creation, released exactly on delete.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub quota_charged: BTreeMap<String, i64>,
+    /// The quota reservations this record claims. A reservation still open
+    /// when it expires (the controller died between record and commit) is
+    /// committed by the sweep if a live record claims it, rolled back if not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quota_reservations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -31,6 +31,7 @@ pub fn volume(id: &str, csi: &str, node: &str, project: &str) -> VolumeRecord {
             source_snapshot_id: None,
             source_volume_id: None,
             quota_charged: BTreeMap::new(),
+            quota_reservations: Vec::new(),
         },
         LvmVolumeStatus::default(),
     )
@@ -56,6 +57,7 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
             lv_name: format!("_snapshot-{id}"),
             group_snapshot_id: None,
             quota_charged: BTreeMap::new(),
+            quota_reservations: Vec::new(),
         },
         LvmSnapshotStatus {
             status: SnapshotState::Creating,

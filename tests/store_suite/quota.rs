@@ -195,6 +195,7 @@ pub async fn expired_reservations_are_swept(store: Arc<dyn Store>) {
     assert_eq!(q.expire().await.unwrap(), 1);
     let (_, st) = q.show("p").await.unwrap();
     assert_eq!(st.usage["snapshots"].reserved, 1);
+    assert_eq!(st.usage["snapshots"].in_use, 0, "unclaimed: rolled back");
     assert_eq!(
         st.reservations
             .iter()
@@ -202,6 +203,45 @@ pub async fn expired_reservations_are_swept(store: Arc<dyn Store>) {
             .collect::<Vec<_>>(),
         kept
     );
+}
+
+/// The controller wrote the record and died before committing: when the
+/// reservation expires, the live record claiming it keeps it charged
+/// (committed); a deleted record's claim does not count.
+pub async fn expired_reservations_claimed_by_records_are_committed(store: Arc<dyn Store>) {
+    let t0: DateTime<Utc> = Utc::now();
+    let now = Arc::new(std::sync::Mutex::new(t0));
+    let clock_now = now.clone();
+    let config = QuotaConfig {
+        reservation_expire: std::time::Duration::from_secs(60),
+        ..Default::default()
+    };
+    let q = QuotaEngine::new(
+        store.clone(),
+        config,
+        Arc::new(move || *clock_now.lock().unwrap()),
+    );
+    let claimed = q.reserve("pc", &one("snapshots", 1)).await.unwrap();
+    let mut rec = super::snapshot("claim-1", "claim-csi-1", "v", "pc");
+    rec.spec.quota_reservations = claimed.clone();
+    store.create_snapshot(&rec).await.unwrap();
+    let orphan = q.reserve("pc", &one("snapshots", 1)).await.unwrap();
+    let mut gone = super::snapshot("claim-2", "claim-csi-2", "v", "pc");
+    gone.spec.quota_reservations = orphan;
+    gone.status.deleted = true;
+    store.create_snapshot(&gone).await.unwrap();
+    *now.lock().unwrap() = t0 + chrono::Duration::seconds(61);
+    assert_eq!(q.expire().await.unwrap(), 2);
+    let (_, st) = q.show("pc").await.unwrap();
+    assert_eq!(
+        (st.usage["snapshots"].in_use, st.usage["snapshots"].reserved),
+        (1, 0)
+    );
+    assert!(st.reservations.is_empty());
+    // A late commit by a controller that was only slow is a no-op.
+    q.commit("pc", &claimed).await.unwrap();
+    let (_, st) = q.show("pc").await.unwrap();
+    assert_eq!(st.usage["snapshots"].in_use, 1);
 }
 
 pub async fn missing_usage_is_recounted_from_records(store: Arc<dyn Store>) {
