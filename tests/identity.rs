@@ -5,7 +5,7 @@ mod common;
 
 use std::os::unix::fs::FileTypeExt;
 
-use common::{Driver, run};
+use common::{Cluster, Driver, run, run_env};
 use lvsnap::proto::v1::{
     GetPluginCapabilitiesRequest, GetPluginInfoRequest, ProbeRequest, plugin_capability,
 };
@@ -14,7 +14,12 @@ use lvsnap::proto::v1::{
 // the connection must still be driven to close.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_mode_answers_identity_and_stops_on_sigterm() {
-    let mut driver = Driver::start(&["controller", "--driver-name", "test.lvsnap.io"]).await;
+    let cluster = Cluster::start().await;
+    let mut driver = Driver::start_env(
+        &["controller", "--driver-name", "test.lvsnap.io"],
+        &[cluster.env()],
+    )
+    .await;
     let mut c = driver.clients().await;
 
     let info = c
@@ -69,7 +74,8 @@ async fn controller_mode_answers_identity_and_stops_on_sigterm() {
 
 #[tokio::test]
 async fn driver_name_defaults_to_lvsnap_io() {
-    let driver = Driver::start(&["controller"]).await;
+    let cluster = Cluster::start().await;
+    let driver = Driver::start_env(&["controller"], &[cluster.env()]).await;
     let mut c = driver.clients().await;
     let info = c
         .identity
@@ -86,13 +92,15 @@ async fn stale_socket_is_replaced_but_a_regular_file_is_not() {
     // A regular file where the socket should go: refused, left untouched.
     let file = dir.path().join("csi.sock");
     std::fs::write(&file, b"precious").unwrap();
-    let out = run(
+    let cluster = Cluster::start().await;
+    let out = run_env(
         &[
             "controller",
             "--endpoint",
             &format!("unix://{}", file.display()),
         ],
         dir.path(),
+        &[cluster.env()],
     );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -114,6 +122,7 @@ async fn stale_socket_is_replaced_but_a_regular_file_is_not() {
     let endpoint = format!("unix://{}", stale.display());
     let mut child = std::process::Command::new(common::BIN)
         .args(["controller", "--endpoint", &endpoint])
+        .envs([cluster.env()])
         .spawn()
         .unwrap();
     let mut served = false;
@@ -128,7 +137,11 @@ async fn stale_socket_is_replaced_but_a_regular_file_is_not() {
     assert!(served, "serves on the replaced stale socket");
 
     // A second process on a live socket: refused, the first keeps serving.
-    let out = run(&["controller", "--endpoint", &endpoint], dir.path());
+    let out = run_env(
+        &["controller", "--endpoint", &endpoint],
+        dir.path(),
+        &[cluster.env()],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use"), "{err}");
@@ -339,4 +352,35 @@ fn bad_lvm_flags_fail_with_one_line_naming_the_flag() {
         std::fs::read_dir(dir.path()).unwrap().next().is_none(),
         "nothing left behind"
     );
+}
+
+/// Controller mode keeps its records in Kubernetes: without any client
+/// configuration it refuses to start, in one line; with an API server that
+/// stops answering, Probe says so (the sidecars' liveness probe sees it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_mode_needs_the_kubernetes_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("unix://{}/c.sock", dir.path().display());
+    let out = run(&["controller", "--endpoint", &endpoint], dir.path());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("kubernetes") && err.contains("KUBECONFIG"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+
+    let cluster = Cluster::start().await;
+    let driver = Driver::start_env(&["controller"], &[cluster.env()]).await;
+    let mut c = driver.clients().await;
+    let probe = c.identity.probe(ProbeRequest {}).await.expect("Probe");
+    assert_eq!(probe.into_inner().ready, Some(true));
+    drop(cluster); // the API server goes away
+    let err = c
+        .identity
+        .probe(ProbeRequest {})
+        .await
+        .expect_err("Probe fails without the API server");
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("kubernetes API"), "{err:?}");
 }

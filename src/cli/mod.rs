@@ -149,6 +149,15 @@ pub struct ControllerArgs {
     /// before they are purged.
     #[arg(long, env = "LVSNAP_DELETED_RETENTION", default_value = "168h")]
     pub deleted_retention: String,
+    /// How often expired reservations are settled and soft-deleted records
+    /// past their retention purged.
+    #[arg(long, env = "LVSNAP_SWEEP_INTERVAL", default_value = "60s")]
+    pub sweep_interval: String,
+    /// Testing only: abort the process at this point of CreateSnapshot
+    /// (snapshot-after-reserve, snapshot-after-record) to prove a crash
+    /// leaks no quota.
+    #[arg(long, env = "LVSNAP_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -16,7 +16,7 @@ use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
 use crate::proto::v1::node_server::NodeServer;
 use crate::quota::{QuotaConfig, QuotaEngine, parse_duration, system_clock};
-use crate::store::{SqliteStore, Store};
+use crate::store::{KubeEvents, KubeStore, SqliteStore, Store};
 
 /// The node side's validated flags.
 struct NodeConfig {
@@ -133,19 +133,37 @@ fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, ControllerConfig)
     }
     let deleted_retention = parse_duration(&args.deleted_retention)
         .map_err(|e| ConfigError::new("deleted-retention", e))?;
+    let failpoint = args
+        .failpoint
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(|e: String| ConfigError::new("failpoint", e))?;
     let controller = ControllerConfig {
         default_project: args.default_project.clone(),
         wait_timeout,
         deleted_retention,
+        failpoint,
     };
     Ok((config, controller))
 }
 
-/// Every minute: Cinder's periodic reservation expiry (Pike and later) and
-/// the purge of soft-deleted records past their retention.
-fn spawn_sweeps(controller: Controller) {
+/// --sweep-interval, validated.
+fn sweep_interval(args: &ControllerArgs) -> Result<std::time::Duration, ConfigError> {
+    let d =
+        parse_duration(&args.sweep_interval).map_err(|e| ConfigError::new("sweep-interval", e))?;
+    if d.is_zero() {
+        return Err(ConfigError::new("sweep-interval", "must be longer than 0s"));
+    }
+    Ok(d)
+}
+
+/// Every --sweep-interval: Cinder's periodic reservation expiry (claimed
+/// reservations committed, the rest rolled back) and the purge of
+/// soft-deleted records past their retention.
+fn spawn_sweeps(controller: Controller, every: std::time::Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut tick = tokio::time::interval(every);
         loop {
             tick.tick().await;
             match controller.quota.expire().await {
@@ -162,14 +180,18 @@ fn spawn_sweeps(controller: Controller) {
     });
 }
 
+/// Where the records live: Kubernetes (controller, node) or SQLite (all-in-one).
+enum Backend {
+    Kube(kube::Client),
+    Sqlite,
+}
+
 pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Result<()> {
     let (mode, serve, controller, node) = match command {
         Command::Controller(c) => (Mode::Controller, c.serve, Some(c.controller), None),
         Command::Node(c) => (Mode::Node, c.serve, None, Some(c.node)),
         Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.controller), Some(c.node)),
-        Command::Crd(_) | Command::Client(_) | Command::SnapshotList(_) | Command::QuotaShow(_) => {
-            anyhow::bail!("not a serving mode")
-        }
+        _ => anyhow::bail!("not a serving mode"),
     };
     let ServeArgs {
         endpoint,
@@ -181,9 +203,9 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         return Err(ConfigError::new("driver-name", "must not be empty").into());
     }
     let quota = controller.as_ref().map(quota_config).transpose()?;
+    let sweep_every = controller.as_ref().map(sweep_interval).transpose()?;
     let node_args = node;
     let node = node_args.as_ref().map(node_config).transpose()?;
-
     let mut identity = IdentityService::new(driver_name, mode);
     if let Some(node) = &node {
         let lvm = Arc::new(Lvm::system(node.lvm.clone()));
@@ -202,6 +224,32 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
             }),
         );
     }
+    let backend = match mode {
+        // In-cluster service account, else KUBECONFIG / ~/.kube/config. No
+        // request is made yet: Probe reports whether the API answers.
+        Mode::Controller | Mode::Node => Backend::Kube(kube::Client::try_default().await.map_err(
+            |e| anyhow::anyhow!("kubernetes: no usable client configuration (in-cluster service account or KUBECONFIG): {e}"),
+        )?),
+        Mode::AllInOne => Backend::Sqlite,
+    };
+
+    if let Backend::Kube(client) = &backend {
+        let client = client.clone();
+        identity = identity.with_check(
+            "kubernetes API",
+            Arc::new(move || {
+                let client = client.clone();
+                async move {
+                    client
+                        .apiserver_version()
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                }
+                .boxed()
+            }),
+        );
+    }
 
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
@@ -209,20 +257,37 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     if let Some(node) = &node {
         router = router.add_service(NodeServer::new(NodeService::new(node.node_id.clone())));
     }
-    // all-in-one: records in SQLite under --state-dir, the controller and the
-    // node executor in this process. (The controller's Kubernetes store is
-    // wired with the Deployment.)
-    if let (Mode::AllInOne, Some((quota_config, controller_config)), Some(args), Some(node)) =
-        (mode, quota, node_args.as_ref(), node.as_ref())
-    {
-        let store: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&args.state_dir)
-                .map_err(|e| ConfigError::new("state-dir", e.to_string()))?,
-        );
-        let quota = QuotaEngine::new(store.clone(), quota_config, system_clock());
-        let executor = Executor::new(
+
+    let store: Arc<dyn Store> = match &backend {
+        Backend::Kube(client) => {
+            let store = KubeStore::new(client.clone());
+            // The controller hears every record (its waits); a node only its own.
+            store.spawn_watch(node.as_ref().map(|n| n.node_id.as_str()));
+            Arc::new(store)
+        }
+        Backend::Sqlite => {
+            let dir = node_args
+                .as_ref()
+                .map(|a| a.state_dir.clone())
+                .unwrap_or_default();
+            Arc::new(
+                SqliteStore::open(&dir)
+                    .map_err(|e| ConfigError::new("state-dir", e.to_string()))?,
+            )
+        }
+    };
+    let (quota_config, controller_config) = quota.unzip();
+    let engine = QuotaEngine::new(
+        store.clone(),
+        quota_config.unwrap_or_default(),
+        system_clock(),
+    );
+
+    // The node side: the executor reconciling this node's records.
+    if let (Some(args), Some(node)) = (node_args.as_ref(), node.as_ref()) {
+        let mut executor = Executor::new(
             store.clone(),
-            quota.clone(),
+            engine.clone(),
             Lvm::system(node.lvm.clone()),
             NodeSettings {
                 node_id: node.node_id.clone(),
@@ -232,14 +297,25 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
                 resync: node.capacity_interval,
             },
         );
+        if let Backend::Kube(client) = &backend {
+            executor =
+                executor.with_events(Arc::new(KubeEvents::new(client.clone(), &node.node_id)));
+        }
         executor.report_capacity().await;
         tokio::spawn(executor.run());
+    }
+
+    // The controller side: CSI Controller service, waits, sweeps.
+    if let Some(config) = controller_config {
         let controller = Controller {
             store,
-            quota,
-            config: controller_config,
+            quota: engine,
+            config,
         };
-        spawn_sweeps(controller.clone());
+        spawn_sweeps(
+            controller.clone(),
+            sweep_every.unwrap_or(std::time::Duration::from_secs(60)),
+        );
         router = router.add_service(ControllerServer::new(ControllerService::new(controller)));
     }
     tracing::info!(

@@ -36,6 +36,41 @@ pub struct ControllerConfig {
     pub wait_timeout: Duration,
     /// How long soft-deleted records are kept before they are purged.
     pub deleted_retention: Duration,
+    /// Testing only: where to abort the process (crash-safety tests).
+    pub failpoint: Option<Failpoint>,
+}
+
+/// Points where a test can make the controller die mid-request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failpoint {
+    /// Quota reserved, no record written yet.
+    SnapshotAfterReserve,
+    /// Record written, reservation not committed yet.
+    SnapshotAfterRecord,
+}
+
+impl std::str::FromStr for Failpoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "snapshot-after-reserve" => Ok(Self::SnapshotAfterReserve),
+            "snapshot-after-record" => Ok(Self::SnapshotAfterRecord),
+            other => Err(format!(
+                "{other:?} is not a failpoint (snapshot-after-reserve, snapshot-after-record)"
+            )),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// Aborts the process (no unwinding, no cleanup: a crash) at `point`
+    /// when it is the configured failpoint.
+    pub(crate) fn failpoint(&self, point: Failpoint) {
+        if self.failpoint == Some(point) {
+            tracing::error!(?point, "failpoint reached: aborting");
+            std::process::abort();
+        }
+    }
 }
 
 impl Default for ControllerConfig {
@@ -44,6 +79,7 @@ impl Default for ControllerConfig {
             default_project: "default".into(),
             wait_timeout: Duration::from_secs(20),
             deleted_retention: Duration::from_secs(7 * 86_400),
+            failpoint: None,
         }
     }
 }

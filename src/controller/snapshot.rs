@@ -68,6 +68,8 @@ impl Controller {
             .quota
             .snapshot_deltas(&volume.spec.volume_type, volume_size, 1);
         let reservations = self.quota.reserve(&project, &deltas).await?;
+        self.config
+            .failpoint(super::Failpoint::SnapshotAfterReserve);
 
         let thin = volume.spec.thin_pool.is_some();
         let cow = match (thin, p.size) {
@@ -132,6 +134,7 @@ impl Controller {
                 return Err(e.into());
             }
         };
+        self.config.failpoint(super::Failpoint::SnapshotAfterRecord);
         let recheck = self
             .live_source(&req.source_volume_id, p.require_detached)
             .await;

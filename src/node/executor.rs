@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
+use super::events::{EventSink, LogOnly, Phase, RecordEvent};
 use crate::controller::now_rfc3339;
 use crate::lvm::{ErrorKind, LvName, LvTag, Lvm, LvmError};
 use crate::quota::QuotaEngine;
@@ -37,6 +38,7 @@ pub struct Executor {
     lvm: Lvm,
     settings: NodeSettings,
     inflight: Arc<Mutex<HashSet<(Kind, String)>>>,
+    events: Arc<dyn EventSink>,
 }
 
 /// gRPC code names recorded for LVM failures.
@@ -70,7 +72,31 @@ impl Executor {
             lvm,
             settings,
             inflight: Arc::default(),
+            events: Arc::new(LogOnly),
         }
+    }
+
+    /// Sends the lifecycle notifications to `events` (Kubernetes Events).
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Logs a lifecycle notification and hands it to the event sink.
+    async fn notify(&self, kind: Kind, id: &str, phase: Phase, note: String) {
+        let event = RecordEvent {
+            kind,
+            id: id.to_string(),
+            phase,
+            note,
+        };
+        let name = event.name();
+        if phase.is_error() {
+            tracing::error!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
+        } else {
+            tracing::info!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
+        }
+        self.events.emit(event).await;
     }
 
     /// Runs until the task is dropped: settle, then follow changes, with a
@@ -301,7 +327,16 @@ impl Executor {
     }
 
     async fn cut_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
-        tracing::info!(event = "snapshot.create.start", snapshot = %r.name, volume = %r.spec.source_volume_id, "create.start");
+        self.notify(
+            Kind::Snapshot,
+            &r.name,
+            Phase::CreateStart,
+            format!(
+                "lvcreate --snapshot {}/{} of volume {}",
+                r.spec.vg, r.spec.lv_name, r.spec.source_volume_id
+            ),
+        )
+        .await;
         let outcome = async {
             let tag = tag_for(&r.name).map_err(|m| ("INVALID_ARGUMENT", m))?;
             let name =
@@ -341,10 +376,22 @@ impl Executor {
                     s.error_message = None;
                 })
                 .await?;
-                tracing::info!(event = "snapshot.create.end", snapshot = %r.name, lv = %r.spec.lv_name, "create.end");
+                self.notify(
+                    Kind::Snapshot,
+                    &r.name,
+                    Phase::CreateEnd,
+                    format!("{}/{} available", r.spec.vg, r.spec.lv_name),
+                )
+                .await;
             }
             Err((code, message)) => {
-                tracing::error!(event = "snapshot.create.error", snapshot = %r.name, code, %message, "snapshot failed");
+                self.notify(
+                    Kind::Snapshot,
+                    &r.name,
+                    Phase::CreateError,
+                    format!("{code}: {message}"),
+                )
+                .await;
                 // Cinder: the record goes to error; its quota stays charged until delete.
                 self.set_snapshot(&r.name, |s| {
                     s.status = SnapshotState::Error;
@@ -379,7 +426,13 @@ impl Executor {
     }
 
     async fn remove_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
-        tracing::info!(event = "snapshot.delete.start", snapshot = %r.name, "delete.start");
+        self.notify(
+            Kind::Snapshot,
+            &r.name,
+            Phase::DeleteStart,
+            format!("lvremove {}/{}", r.spec.vg, r.spec.lv_name),
+        )
+        .await;
         let removed = self
             .remove_and_release(
                 &r.spec.vg,
@@ -398,12 +451,24 @@ impl Executor {
                     s.deleted_at = Some(now_rfc3339());
                 })
                 .await?;
-                tracing::info!(event = "snapshot.delete.end", snapshot = %r.name, "delete.end");
+                self.notify(
+                    Kind::Snapshot,
+                    &r.name,
+                    Phase::DeleteEnd,
+                    "removed; quota released".into(),
+                )
+                .await;
             }
             Err(e) => {
                 let busy = e.kind() == ErrorKind::Busy;
-                tracing::error!(snapshot = %r.name, error = %e, busy, "snapshot delete failed");
                 let (code, msg) = (code_of(&e), e.to_string());
+                self.notify(
+                    Kind::Snapshot,
+                    &r.name,
+                    Phase::DeleteError,
+                    format!("{code}: {msg}"),
+                )
+                .await;
                 self.set_snapshot(&r.name, |s| {
                     // Cinder: busy goes back to available; anything else is error_deleting.
                     s.status = if busy {
@@ -436,7 +501,13 @@ impl Executor {
     }
 
     async fn create_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
-        tracing::info!(event = "volume.create.start", volume = %v.name, "create.start");
+        self.notify(
+            Kind::Volume,
+            &v.name,
+            Phase::CreateStart,
+            format!("lvcreate {}/{}", v.spec.vg, v.spec.lv_name),
+        )
+        .await;
         let outcome = async {
             let tag = tag_for(&v.name).map_err(|m| ("INVALID_ARGUMENT", m))?;
             let name =
@@ -469,10 +540,22 @@ impl Executor {
                     s.error_message = None;
                 })
                 .await?;
-                tracing::info!(event = "volume.create.end", volume = %v.name, "create.end");
+                self.notify(
+                    Kind::Volume,
+                    &v.name,
+                    Phase::CreateEnd,
+                    format!("{}/{} available", v.spec.vg, v.spec.lv_name),
+                )
+                .await;
             }
             Err((code, message)) => {
-                tracing::error!(event = "volume.create.error", volume = %v.name, code, %message, "volume failed");
+                self.notify(
+                    Kind::Volume,
+                    &v.name,
+                    Phase::CreateError,
+                    format!("{code}: {message}"),
+                )
+                .await;
                 self.set_volume(&v.name, |s| {
                     s.status = VolumeState::Error;
                     s.error_code = Some(code.to_string());
@@ -485,6 +568,13 @@ impl Executor {
     }
 
     async fn remove_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
+        self.notify(
+            Kind::Volume,
+            &v.name,
+            Phase::DeleteStart,
+            format!("lvremove {}/{}", v.spec.vg, v.spec.lv_name),
+        )
+        .await;
         let removed = self
             .remove_and_release(
                 &v.spec.vg,
@@ -502,12 +592,24 @@ impl Executor {
                     s.deleted_at = Some(now_rfc3339());
                 })
                 .await?;
-                tracing::info!(event = "volume.delete.end", volume = %v.name, "delete.end");
+                self.notify(
+                    Kind::Volume,
+                    &v.name,
+                    Phase::DeleteEnd,
+                    "removed; quota released".into(),
+                )
+                .await;
             }
             Err(e) => {
                 let busy = e.kind() == ErrorKind::Busy;
                 let (code, msg) = (code_of(&e), e.to_string());
-                tracing::error!(volume = %v.name, error = %msg, busy, "volume delete failed");
+                self.notify(
+                    Kind::Volume,
+                    &v.name,
+                    Phase::DeleteError,
+                    format!("{code}: {msg}"),
+                )
+                .await;
                 self.set_volume(&v.name, |s| {
                     s.status = if busy {
                         VolumeState::Available

@@ -1,6 +1,8 @@
 //! The node side: the executor that reconciles the records assigned to this
 //! node with its volume group (the part of Cinder's volume manager and LVM
 //! driver that runs on the host).
+pub mod events;
 mod executor;
 
+pub use events::{EventSink, Phase, RecordEvent};
 pub use executor::{Executor, NodeSettings};

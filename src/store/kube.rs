@@ -83,17 +83,22 @@ trait Cr:
     type Spec: Clone + Serialize + DeserializeOwned + Send + Sync;
     type Status: Clone + Default + Serialize + DeserializeOwned + Send + Sync;
     const KIND: Kind;
+    /// Volumes and snapshots are created in two writes (object, then status
+    /// subresource); between them the object is not a record yet: readers
+    /// skip it, so a node never acts on a half-created record.
+    const STATUS_REQUIRED: bool;
     fn build(name: &str, spec: Self::Spec) -> Self;
     fn parts(&self) -> (&Self::Spec, Option<&Self::Status>);
     fn set_status(&mut self, status: Self::Status);
 }
 
 macro_rules! cr {
-    ($t:ty, $spec:ty, $status:ty, $kind:expr) => {
+    ($t:ty, $spec:ty, $status:ty, $kind:expr, $required:expr) => {
         impl Cr for $t {
             type Spec = $spec;
             type Status = $status;
             const KIND: Kind = $kind;
+            const STATUS_REQUIRED: bool = $required;
             fn build(name: &str, spec: $spec) -> Self {
                 <$t>::new(name, spec)
             }
@@ -111,26 +116,35 @@ cr!(
     LvmVolume,
     crate::records::LvmVolumeSpec,
     crate::records::LvmVolumeStatus,
-    Kind::Volume
+    Kind::Volume,
+    true
 );
 cr!(
     LvmSnapshot,
     crate::records::LvmSnapshotSpec,
     crate::records::LvmSnapshotStatus,
-    Kind::Snapshot
+    Kind::Snapshot,
+    true
 );
 cr!(
     LvmQuota,
     LvmQuotaSpec,
     crate::records::LvmQuotaStatus,
-    Kind::Quota
+    Kind::Quota,
+    false
 );
 cr!(
     LvmNode,
     crate::records::LvmNodeSpec,
     crate::records::LvmNodeStatus,
-    Kind::Node
+    Kind::Node,
+    false
 );
+
+/// Whether readers see `obj` as a record (see `Cr::STATUS_REQUIRED`).
+fn is_record<K: Cr>(obj: &K) -> bool {
+    !K::STATUS_REQUIRED || obj.parts().1.is_some()
+}
 
 fn to_record<K: Cr>(obj: &K) -> Record<K::Spec, K::Status> {
     let (spec, status) = obj.parts();
@@ -220,10 +234,37 @@ impl KubeStore {
                 .map(|(k, v)| (k.to_string(), v))
                 .collect(),
         );
-        let created = api
-            .create(&PostParams::default(), &obj)
-            .await
-            .map_err(|e| classify(K::KIND, &record.name, e))?;
+        let created = match api.create(&PostParams::default(), &obj).await {
+            Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
+                // A creator that died between its two writes left an object
+                // without status: not a record; replace it (its reservation
+                // is unclaimed and the sweep rolls it back).
+                match api.get_opt(&record.name).await {
+                    Ok(Some(old)) if !is_record(&old) => {
+                        let dp = kube::api::DeleteParams {
+                            preconditions: Some(kube::api::Preconditions {
+                                resource_version: old.meta().resource_version.clone(),
+                                uid: old.meta().uid.clone(),
+                            }),
+                            ..Default::default()
+                        };
+                        api.delete(&record.name, &dp)
+                            .await
+                            .map_err(|e| classify(K::KIND, &record.name, e))?;
+                        api.create(&PostParams::default(), &obj)
+                            .await
+                            .map_err(|e| classify(K::KIND, &record.name, e))?
+                    }
+                    _ => {
+                        return Err(StoreError::AlreadyExists {
+                            kind: K::KIND.as_str(),
+                            name: record.name.clone(),
+                        });
+                    }
+                }
+            }
+            other => other.map_err(|e| classify(K::KIND, &record.name, e))?,
+        };
         let mut with_status = created;
         with_status.set_status(record.status.clone());
         let done = api
@@ -243,6 +284,7 @@ impl KubeStore {
             .await
             .map_err(|e| classify(K::KIND, name, e))?
             .as_ref()
+            .filter(|o| is_record(*o))
             .map(to_record))
     }
 
@@ -299,6 +341,7 @@ impl KubeStore {
         let mut out: Vec<_> = list
             .items
             .iter()
+            .filter(|o| is_record(*o))
             .map(to_record)
             .filter(|r| after.is_none_or(|a| r.name.as_str() > a) && keep(r))
             .collect();

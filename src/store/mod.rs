@@ -14,9 +14,11 @@ use crate::records::{
 
 pub mod fake_api;
 mod kube;
+mod kube_events;
 mod sqlite;
 
 pub use self::kube::KubeStore;
+pub use kube_events::KubeEvents;
 pub use sqlite::SqliteStore;
 
 /// A record as stored: its name (the id, project or node), the version the

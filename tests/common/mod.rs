@@ -21,6 +21,11 @@ impl Driver {
     /// Starts `lvsnap <args…> --endpoint unix://<tmp>/csi.sock` and waits
     /// until the socket accepts connections (or the process exits).
     pub async fn start(args: &[&str]) -> Driver {
+        Self::start_env(args, &[]).await
+    }
+
+    /// `start` with extra environment (e.g. KUBECONFIG).
+    pub async fn start_env(args: &[&str], env: &[(&str, &str)]) -> Driver {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("csi.sock");
         let endpoint = format!("unix://{}", socket.display());
@@ -31,6 +36,7 @@ impl Driver {
                 "LVSNAP_LOG_LEVEL",
                 std::env::var("LVSNAP_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
@@ -74,14 +80,49 @@ impl Drop for Driver {
     }
 }
 
-/// Runs `lvsnap <args…>` to completion.
+/// Runs `lvsnap <args…>` to completion (clean environment).
 pub fn run(args: &[&str], cwd: &Path) -> Output {
+    run_env(args, cwd, &[])
+}
+
+/// `run` with only PATH and `env` set.
+pub fn run_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
         .current_dir(cwd)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run lvsnap")
+}
+
+/// The fake Kubernetes API over HTTP on loopback, and a kubeconfig for it:
+/// what `lvsnap controller` / `lvsnap node` processes are pointed at.
+pub struct Cluster {
+    pub http: lvsnap::store::fake_api::HttpApiServer,
+    pub kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    pub async fn start() -> Cluster {
+        let api = lvsnap::store::fake_api::FakeApiServer::new();
+        let http = lvsnap::store::fake_api::HttpApiServer::start(api)
+            .await
+            .expect("fake API server");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kubeconfig = http.write_kubeconfig(dir.path()).expect("kubeconfig");
+        Cluster {
+            http,
+            kubeconfig,
+            _dir: dir,
+        }
+    }
+
+    /// The environment that points a process at this cluster.
+    pub fn env(&self) -> (&'static str, &str) {
+        ("KUBECONFIG", self.kubeconfig.to_str().expect("utf-8 path"))
+    }
 }

@@ -18,15 +18,20 @@ use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+mod events;
+mod over_http;
+
+pub use over_http::{HttpApiServer, kubeconfig};
+
 const PREFIX: &str = "/apis/lvsnap.io/v1alpha1/";
 
 /// A watch event as stored: (resourceVersion, plural, type, object).
 type Event = (u64, String, &'static str, Value);
 
 #[derive(Default)]
-struct State {
-    rv: u64,
-    objects: BTreeMap<(String, String), Value>,
+pub(super) struct State {
+    pub(super) rv: u64,
+    pub(super) objects: BTreeMap<(String, String), Value>,
     history: Vec<Event>,
     writes: u64,
 }
@@ -34,7 +39,7 @@ struct State {
 /// The fake API server; clone it freely (shared state).
 #[derive(Clone)]
 pub struct FakeApiServer {
-    state: Arc<Mutex<State>>,
+    pub(super) state: Arc<Mutex<State>>,
     events: broadcast::Sender<Event>,
 }
 
@@ -44,9 +49,9 @@ impl Default for FakeApiServer {
     }
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(super) type Body = BoxBody<Bytes, Infallible>;
 
-fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
+pub(super) fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
     let body = json!({
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
         "message": message, "reason": reason, "code": code.as_u16(),
@@ -54,7 +59,7 @@ fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
     respond(code, &body)
 }
 
-fn respond(code: StatusCode, body: &Value) -> Response<Body> {
+pub(super) fn respond(code: StatusCode, body: &Value) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
     *r.status_mut() = code;
     r.headers_mut().insert(
@@ -172,6 +177,19 @@ impl FakeApiServer {
             Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
         };
         let path = parts.uri.path().to_string();
+        if path == "/version" {
+            return respond(
+                StatusCode::OK,
+                &json!({
+                    "major": "1", "minor": "34", "gitVersion": "v1.34.0-lvsnap-fake",
+                    "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "none", "compiler": "none", "platform": "linux/amd64",
+                }),
+            );
+        }
+        if let Some(rest) = path.strip_prefix(events::PREFIX) {
+            return self.event(&parts.method, rest, &body);
+        }
         let Some(rest) = path.strip_prefix(PREFIX) else {
             return status(
                 StatusCode::NOT_FOUND,

@@ -1,0 +1,91 @@
+//! Kubernetes Events for the executor's notifications: `kubectl describe
+//! lvmsnapshot <id>` shows `CreateStart`, `CreateEnd`, `DeleteEnd`, … with
+//! Cinder's notification name in the message. Cluster-scoped records get
+//! their Events in the `default` namespace (kube's Recorder convention).
+use async_trait::async_trait;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Api, Client, Resource};
+
+use super::Kind;
+use crate::node::{EventSink, RecordEvent};
+use crate::records::{LvmSnapshot, LvmVolume};
+
+/// Publishes record events through the API server.
+pub struct KubeEvents {
+    client: Client,
+    recorder: Recorder,
+}
+
+impl KubeEvents {
+    /// `instance` is the reporting instance (the node id).
+    pub fn new(client: Client, instance: &str) -> Self {
+        let reporter = Reporter {
+            controller: "lvsnap.io/node-executor".into(),
+            instance: Some(instance.to_string()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+        }
+    }
+
+    /// The record's reference (with its uid, which `kubectl describe` matches on).
+    async fn reference(
+        &self,
+        kind: Kind,
+        id: &str,
+    ) -> Result<Option<ObjectReference>, kube::Error> {
+        Ok(match kind {
+            Kind::Snapshot => Api::<LvmSnapshot>::all(self.client.clone())
+                .get_opt(id)
+                .await?
+                .map(|o| o.object_ref(&())),
+            Kind::Volume => Api::<LvmVolume>::all(self.client.clone())
+                .get_opt(id)
+                .await?
+                .map(|o| o.object_ref(&())),
+            Kind::Quota | Kind::Node => None,
+        })
+    }
+}
+
+/// An Event's note is at most 1 kB.
+fn clip(note: &str) -> String {
+    if note.len() <= 1000 {
+        return note.to_string();
+    }
+    let mut end = 1000;
+    while !note.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &note[..end])
+}
+
+#[async_trait]
+impl EventSink for KubeEvents {
+    async fn emit(&self, event: RecordEvent) {
+        let reference = match self.reference(event.kind, &event.id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(record = %event.id, error = %e, "cannot read the record for its event");
+                return;
+            }
+        };
+        let ev = Event {
+            type_: if event.phase.is_error() {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: event.phase.reason().into(),
+            note: Some(clip(&format!("{}: {}", event.name(), event.note))),
+            action: event.phase.action().into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &reference).await {
+            tracing::warn!(record = %event.id, error = %e, "cannot publish the event");
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Host tier: `lvsnap controller` as a real process keeping its records in
+//! Kubernetes (the fake API server over HTTP, reached through KUBECONFIG),
+//! and a node executor on the same API (in-process, with the in-memory LVM
+//! runner: the real-LVM node process runs in tests/vm_kube.rs). The
+//! controller and the node talk only through the records, as in a cluster.
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Cluster, Driver};
+use lvsnap::client::CsiClients;
+use lvsnap::lvm::Lvm;
+use lvsnap::node::{Executor, NodeSettings};
+use lvsnap::proto::v1 as csi;
+use lvsnap::quota::{QuotaConfig, QuotaEngine, system_clock};
+use lvsnap::store::{KubeEvents, KubeStore, Store};
+use tonic::Code;
+
+const GIB: i64 = 1 << 30;
+
+/// The node side on the cluster: executor + watch + events, fake LVM.
+struct Node {
+    store: Arc<dyn Store>,
+    lvm: Lvm,
+    _tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+async fn node(cluster: &Cluster) -> Node {
+    let client = cluster.http.api.client();
+    let kube = KubeStore::new(client.clone());
+    let mut tasks = kube.spawn_watch(Some("n1"));
+    let store: Arc<dyn Store> = Arc::new(kube);
+    let (lvm, _fake) = Lvm::fake("vg0", 20 * GIB as u64);
+    let quota = QuotaEngine::new(store.clone(), QuotaConfig::default(), system_clock());
+    let executor = Executor::new(
+        store.clone(),
+        quota,
+        lvm.clone(),
+        NodeSettings {
+            node_id: "n1".into(),
+            vg: "vg0".into(),
+            thin_pool: None,
+            reap_orphans: false,
+            resync: Duration::from_secs(60),
+        },
+    )
+    .with_events(Arc::new(KubeEvents::new(client, "n1")));
+    executor.report_capacity().await;
+    tasks.push(tokio::spawn(executor.run()));
+    Node {
+        store,
+        lvm,
+        _tasks: tasks,
+    }
+}
+
+async fn controller(cluster: &Cluster, extra: &[&str]) -> Driver {
+    let mut args = vec!["controller", "--create-timeout", "20s"];
+    args.extend_from_slice(extra);
+    Driver::start_env(&args, &[cluster.env()]).await
+}
+
+async fn create_volume(c: &mut CsiClients, name: &str) -> csi::Volume {
+    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
+    c.controller
+        .create_volume(csi::CreateVolumeRequest {
+            name: name.into(),
+            capacity_range: Some(csi::CapacityRange {
+                required_bytes: GIB,
+                limit_bytes: 0,
+            }),
+            volume_capabilities: vec![csi::VolumeCapability {
+                access_mode: Some(AccessMode {
+                    mode: Mode::SingleNodeWriter as i32,
+                }),
+                access_type: Some(AccessType::Mount(MountVolume::default())),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateVolume {name}: {e:?}"))
+        .into_inner()
+        .volume
+        .expect("volume")
+}
+
+fn snapshot_req(name: &str, source: &str) -> csi::CreateSnapshotRequest {
+    csi::CreateSnapshotRequest {
+        name: name.into(),
+        source_volume_id: source.into(),
+        ..Default::default()
+    }
+}
+
+/// (in_use, reserved) of `key` in the default project.
+async fn usage(store: &Arc<dyn Store>, key: &str) -> (i64, i64) {
+    let q = store.get_quota("default").await.expect("get quota");
+    q.and_then(|q| q.status.usage.get(key).map(|u| (u.in_use, u.reserved)))
+        .unwrap_or((0, 0))
+}
+
+/// Polls `f` until it holds, bounded (the sweep runs every second here).
+async fn eventually<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..300 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("not reached within 30 s: {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn controller_process_and_node_share_records_through_the_api() {
+    let cluster = Cluster::start().await;
+    let node = node(&cluster).await;
+    let driver = controller(&cluster, &[]).await;
+    let mut c = driver.clients().await;
+
+    let volume = create_volume(&mut c, "pvc-k1").await;
+    let topo = &volume.accessible_topology[0].segments;
+    assert_eq!(
+        topo.get("topology.lvsnap.io/node").map(String::as_str),
+        Some("n1")
+    );
+    let snap = c
+        .controller
+        .create_snapshot(snapshot_req("snap-k1", &volume.volume_id))
+        .await
+        .expect("CreateSnapshot")
+        .into_inner()
+        .snapshot
+        .expect("snapshot");
+    assert!(snap.ready_to_use, "{snap:?}");
+    let lv = format!("_snapshot-{}", snap.snapshot_id);
+    let lvs = node.lvm.lvs("vg0").await.expect("lvs");
+    let cut = lvs
+        .iter()
+        .find(|l| l.name.as_str() == lv)
+        .expect("snapshot LV");
+    assert_eq!(
+        cut.origin.as_ref().map(|o| o.as_str().to_string()),
+        Some(format!("volume-{}", volume.volume_id))
+    );
+
+    // The record is an LvmSnapshot with Cinder's fields, written by both sides.
+    let obj = cluster
+        .http
+        .api
+        .object("lvmsnapshots", &snap.snapshot_id)
+        .expect("LvmSnapshot");
+    assert_eq!(obj["status"]["status"], "available");
+    assert_eq!(obj["status"]["progress"], "100%");
+    assert_eq!(obj["metadata"]["labels"]["lvsnap.io/node"], "n1");
+    assert_eq!(usage(&node.store, "snapshots").await, (1, 0));
+
+    // Events on the record, as `kubectl describe` finds them (by uid).
+    let uid = obj["metadata"]["uid"].as_str().expect("uid").to_string();
+    let api = cluster.http.api.clone();
+    eventually("CreateStart and CreateEnd events", || {
+        let (api, uid) = (api.clone(), uid.clone());
+        async move {
+            let reasons: Vec<String> = api
+                .events()
+                .into_iter()
+                .filter(|e| e["regarding"]["uid"] == uid.as_str())
+                .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+                .collect();
+            reasons.contains(&"CreateStart".into()) && reasons.contains(&"CreateEnd".into())
+        }
+    })
+    .await;
+
+    // Deleting a volume with a live snapshot is refused.
+    let err = c
+        .controller
+        .delete_volume(csi::DeleteVolumeRequest {
+            volume_id: volume.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("volume has a snapshot");
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+
+    c.controller
+        .delete_snapshot(csi::DeleteSnapshotRequest {
+            snapshot_id: snap.snapshot_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteSnapshot");
+    let lvs = node.lvm.lvs("vg0").await.expect("lvs");
+    assert!(lvs.iter().all(|l| l.name.as_str() != lv), "LV removed");
+    assert_eq!(usage(&node.store, "snapshots").await, (0, 0));
+    let obj = cluster
+        .http
+        .api
+        .object("lvmsnapshots", &snap.snapshot_id)
+        .expect("soft-deleted record kept");
+    assert_eq!(obj["status"]["deleted"], true);
+    // Events are published after the record is written: poll for it.
+    let api = cluster.http.api.clone();
+    eventually("a DeleteEnd event", || {
+        let (api, uid) = (api.clone(), uid.clone());
+        async move {
+            api.events()
+                .iter()
+                .any(|e| e["regarding"]["uid"] == uid.as_str() && e["reason"] == "DeleteEnd")
+        }
+    })
+    .await;
+
+    c.controller
+        .delete_volume(csi::DeleteVolumeRequest {
+            volume_id: volume.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteVolume");
+    assert_eq!(usage(&node.store, "volumes").await, (0, 0));
+    assert_eq!(usage(&node.store, "gigabytes").await, (0, 0));
+}
+
+/// The controller process dies between reserving quota and committing it,
+/// once before the record is written and once after. Nothing leaks once the
+/// sweep has run: an unclaimed reservation is rolled back, a claimed one is
+/// committed (the node cuts that snapshot, so it must stay charged), and
+/// deleting it afterwards brings usage back to zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_controller_killed_between_reserve_and_commit_leaks_nothing() {
+    let cluster = Cluster::start().await;
+    let node = node(&cluster).await;
+    let volume = {
+        let driver = controller(&cluster, &[]).await;
+        let mut c = driver.clients().await;
+        create_volume(&mut c, "pvc-crash").await
+    };
+    assert_eq!(usage(&node.store, "snapshots").await, (0, 0));
+
+    for (failpoint, name) in [
+        ("snapshot-after-reserve", "snap-crash-1"),
+        ("snapshot-after-record", "snap-crash-2"),
+    ] {
+        // Reservations carry their expiry from the controller that made them.
+        let mut driver = controller(
+            &cluster,
+            &["--failpoint", failpoint, "--reservation-expire", "1s"],
+        )
+        .await;
+        let mut c = driver.clients().await;
+        let err = c
+            .controller
+            .create_snapshot(snapshot_req(name, &volume.volume_id))
+            .await
+            .expect_err("the process dies mid-request");
+        assert!(
+            matches!(err.code(), Code::Unavailable | Code::Unknown),
+            "a transport error: {err:?}"
+        );
+        let status = driver.child.wait().expect("wait");
+        assert!(!status.success(), "aborted: {status}");
+    }
+    // Two reservations open, one of them claimed by a record the node is cutting.
+    assert_eq!(usage(&node.store, "snapshots").await, (0, 2));
+
+    let driver = controller(
+        &cluster,
+        &["--reservation-expire", "1s", "--sweep-interval", "1s"],
+    )
+    .await;
+    let store = node.store.clone();
+    eventually("reservations settled", || {
+        let store = store.clone();
+        async move { usage(&store, "snapshots").await == (1, 0) }
+    })
+    .await;
+    assert_eq!(usage(&node.store, "gigabytes").await, (2, 0));
+
+    let mut c = driver.clients().await;
+    // The interrupted request, retried (as the snapshotter does): same snapshot.
+    let snap = c
+        .controller
+        .create_snapshot(snapshot_req("snap-crash-2", &volume.volume_id))
+        .await
+        .expect("retried CreateSnapshot")
+        .into_inner()
+        .snapshot
+        .expect("snapshot");
+    assert!(snap.ready_to_use);
+    assert_eq!(
+        usage(&node.store, "snapshots").await,
+        (1, 0),
+        "no new quota"
+    );
+    c.controller
+        .delete_snapshot(csi::DeleteSnapshotRequest {
+            snapshot_id: snap.snapshot_id,
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteSnapshot");
+    assert_eq!(usage(&node.store, "snapshots").await, (0, 0));
+    assert_eq!(usage(&node.store, "gigabytes").await, (1, 0));
+}
