@@ -11,7 +11,7 @@ use crate::controller::{Controller, ControllerConfig};
 use crate::csi::IdentityService;
 use crate::csi::{ControllerService, NodeService};
 use crate::lvm::{Lvm, LvmConfig};
-use crate::node::{Executor, NodeSettings};
+use crate::node::{DataPath, Executor, Host, NodeSettings};
 use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
 use crate::proto::v1::node_server::NodeServer;
@@ -255,7 +255,15 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     logging.install();
     let mut router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
     if let Some(node) = &node {
-        router = router.add_service(NodeServer::new(NodeService::new(node.node_id.clone())));
+        let data = DataPath::new(
+            node.vg.clone(),
+            Lvm::system(node.lvm.clone()),
+            Host::default(),
+        );
+        router = router.add_service(NodeServer::new(NodeService::new(
+            node.node_id.clone(),
+            data,
+        )));
     }
 
     let store: Arc<dyn Store> = match &backend {

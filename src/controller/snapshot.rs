@@ -283,6 +283,13 @@ impl Controller {
                 "snapshot {id} belongs to a group snapshot; delete the group"
             )));
         }
+        let readers = self.readers_of(&r.spec.node, id).await?;
+        if !readers.is_empty() {
+            return Err(ControllerError::FailedPrecondition(format!(
+                "snapshot {id} is busy: volume {} is being restored from it",
+                readers.join(", ")
+            )));
+        }
         match r.status.status {
             SnapshotState::Creating => {
                 return Err(ControllerError::Aborted(format!(

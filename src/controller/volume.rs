@@ -7,13 +7,23 @@ use super::params::{self, VolumeParams};
 use super::{Controller, ControllerError, now_rfc3339, record_id, wait};
 use crate::lvm::LvName;
 use crate::quota::gib_ceil;
-use crate::records::{LvmVolumeSpec, LvmVolumeStatus, VolumeState};
-use crate::store::{Kind, NodeRecord, Record, SnapshotFilter, VolumeRecord};
+use crate::records::{LvmVolumeSpec, LvmVolumeStatus, SnapshotState, VolumeState};
+use crate::store::{Kind, NodeRecord, Record, SnapshotFilter, VolumeFilter, VolumeRecord};
 
 /// Smallest volume handed out when the request names no size.
 pub const DEFAULT_SIZE: i64 = 1 << 30;
 /// Sizes are rounded up to this (LVM's default extent).
 pub const SIZE_UNIT: i64 = 4 << 20;
+
+/// The content source of a restore or clone, resolved.
+#[derive(Debug, Clone)]
+struct Source {
+    node: String,
+    vg: String,
+    thin_pool: Option<String>,
+    volume_type: String,
+    size_bytes: i64,
+}
 
 /// Where a volume may go: nodes from the accessibility requirements, in
 /// preference order (empty: anywhere).
@@ -31,7 +41,7 @@ pub struct CreateVolume {
     pub limit_bytes: i64,
     pub parameters: HashMap<String, String>,
     pub placement: Placement,
-    /// Restore/clone sources are not supported yet.
+    /// Restore from this snapshot, or clone this volume.
     pub source_snapshot_id: Option<String>,
     pub source_volume_id: Option<String>,
 }
@@ -47,24 +57,19 @@ impl Controller {
             params::PVC_NAMESPACE,
             &self.config.default_project,
         )?;
-        let size = size_for(req.required_bytes, req.limit_bytes)?;
-        if let Some(snap) = &req.source_snapshot_id {
-            return match self.store.get_snapshot(snap).await? {
-                Some(s) if !s.status.deleted => Err(ControllerError::Internal(
-                    "restoring a volume from a snapshot is not implemented yet".into(),
-                )),
-                _ => Err(ControllerError::NotFound(format!(
-                    "snapshot {snap} not found"
-                ))),
-            };
-        }
-        if let Some(vol) = &req.source_volume_id {
-            return match self.store.get_volume(vol).await? {
-                Some(v) if !v.status.deleted => Err(ControllerError::Internal(
-                    "cloning a volume is not implemented yet".into(),
-                )),
-                _ => Err(ControllerError::NotFound(format!("volume {vol} not found"))),
-            };
+        let source = self.volume_source(&req).await?;
+        let size = match &source {
+            // Restore/clone with no size asked: the source's size.
+            Some(src) if req.required_bytes == 0 => size_for(src.size_bytes, req.limit_bytes)?,
+            _ => size_for(req.required_bytes, req.limit_bytes)?,
+        };
+        if let Some(src) = &source
+            && size < src.size_bytes
+        {
+            return Err(ControllerError::OutOfRange(format!(
+                "{size} bytes is smaller than the source's {} bytes",
+                src.size_bytes
+            )));
         }
 
         if let Some(existing) = self.store.find_volume(&req.name).await? {
@@ -76,14 +81,35 @@ impl Controller {
                     req.name, existing.spec.size_bytes
                 )));
             }
+            if existing.spec.source_snapshot_id != req.source_snapshot_id
+                || existing.spec.source_volume_id != req.source_volume_id
+            {
+                return Err(ControllerError::AlreadyExists(format!(
+                    "volume {:?} exists with a different content source",
+                    req.name
+                )));
+            }
             return self.wait_volume_created(existing).await;
         }
 
-        let node = self.place(&req.placement, &p, size).await?;
-        let volume_type = p
-            .volume_type
-            .clone()
-            .unwrap_or_else(|| node.spec.vg.clone());
+        // A restore or clone lives where its source is.
+        let (node, vg, thin_pool, volume_type) = match &source {
+            Some(src) => (
+                src.node.clone(),
+                src.vg.clone(),
+                src.thin_pool.clone(),
+                src.volume_type.clone(),
+            ),
+            None => {
+                let node = self.place(&req.placement, &p, size).await?;
+                let ty = p
+                    .volume_type
+                    .clone()
+                    .unwrap_or_else(|| node.spec.vg.clone());
+                let pool = p.thin_pool.clone().or_else(|| node.spec.thin_pool.clone());
+                (node.name, node.spec.vg, pool, ty)
+            }
+        };
         let id = record_id("volume", &req.name);
         if let Some(old) = self.store.get_volume(&id).await?
             && old.status.deleted
@@ -101,14 +127,14 @@ impl Controller {
                 csi_name: req.name.clone(),
                 project: project.clone(),
                 volume_type,
-                node: node.name.clone(),
-                vg: node.spec.vg.clone(),
+                node,
+                vg,
                 lv_name: LvName::volume(uuid).as_str().to_string(),
                 size_bytes: size,
-                thin_pool: p.thin_pool.clone().or_else(|| node.spec.thin_pool.clone()),
+                thin_pool,
                 fs_type: p.fs_type.clone(),
-                source_snapshot_id: None,
-                source_volume_id: None,
+                source_snapshot_id: req.source_snapshot_id.clone(),
+                source_volume_id: req.source_volume_id.clone(),
                 quota_charged: deltas,
                 quota_reservations: reservations.clone(),
             },
@@ -138,6 +164,105 @@ impl Controller {
         }
         tracing::info!(volume = %id, node = %created.spec.node, size, "volume record created; dispatched to its node");
         self.wait_volume_created(created).await
+    }
+
+    /// The restore/clone source: NOT_FOUND when unknown or deleted,
+    /// FAILED_PRECONDITION when it is not ready to be read.
+    async fn volume_source(&self, req: &CreateVolume) -> Result<Option<Source>, ControllerError> {
+        if let Some(id) = &req.source_snapshot_id {
+            params::check_name("volume_content_source.snapshot.snapshot_id", id)?;
+            let snap = match self.store.get_snapshot(id).await? {
+                Some(s) if !s.status.deleted => s,
+                _ => {
+                    return Err(ControllerError::NotFound(format!(
+                        "snapshot {id} not found"
+                    )));
+                }
+            };
+            if snap.status.status != SnapshotState::Available {
+                return Err(ControllerError::FailedPrecondition(format!(
+                    "snapshot {id} is {}; only an available snapshot can be restored",
+                    snap.status.status.as_str()
+                )));
+            }
+            let thin_pool = self
+                .store
+                .get_volume(&snap.spec.source_volume_id)
+                .await?
+                .and_then(|v| v.spec.thin_pool);
+            return Ok(Some(Source {
+                node: snap.spec.node.clone(),
+                vg: snap.spec.vg.clone(),
+                thin_pool: if snap.spec.cow_size_bytes.is_none() {
+                    thin_pool
+                } else {
+                    None
+                },
+                volume_type: snap.spec.volume_type.clone(),
+                // The origin's size when the snapshot was cut.
+                size_bytes: if snap.status.size_bytes > 0 {
+                    snap.status.size_bytes
+                } else {
+                    snap.spec.volume_size << 30
+                },
+            }));
+        }
+        if let Some(id) = &req.source_volume_id {
+            params::check_name("volume_content_source.volume.volume_id", id)?;
+            let v = match self.store.get_volume(id).await? {
+                Some(v) if !v.status.deleted => v,
+                _ => return Err(ControllerError::NotFound(format!("volume {id} not found"))),
+            };
+            if !matches!(v.status.status, VolumeState::Available | VolumeState::InUse) {
+                return Err(ControllerError::FailedPrecondition(format!(
+                    "volume {id} is {}; only an available or in-use volume can be cloned",
+                    v.status.status.as_str()
+                )));
+            }
+            return Ok(Some(Source {
+                node: v.spec.node.clone(),
+                vg: v.spec.vg.clone(),
+                thin_pool: v.spec.thin_pool.clone(),
+                volume_type: v.spec.volume_type.clone(),
+                size_bytes: v.spec.size_bytes,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// Volumes still being created from `source` (a snapshot or volume id)
+    /// on `node`: while one reads it, the source cannot be deleted
+    /// (Cinder's delete lock).
+    pub(super) async fn readers_of(
+        &self,
+        node: &str,
+        source: &str,
+    ) -> Result<Vec<String>, ControllerError> {
+        let filter = VolumeFilter {
+            node: Some(node.to_string()),
+            ..Default::default()
+        };
+        let mut readers = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .store
+                .list_volumes(&filter, after.as_deref(), 500)
+                .await?;
+            readers.extend(
+                page.iter()
+                    .filter(|v| {
+                        v.status.status == VolumeState::Creating
+                            && (v.spec.source_snapshot_id.as_deref() == Some(source)
+                                || v.spec.source_volume_id.as_deref() == Some(source))
+                    })
+                    .map(|v| v.name.clone()),
+            );
+            match page.last() {
+                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
+                _ => return Ok(readers),
+            }
+        }
     }
 
     /// Picks the node: the requirements' nodes in preference order, else the
@@ -248,10 +373,22 @@ impl Controller {
                 "volume {id} has snapshots; delete them first (Cinder: a volume must not have snapshots)"
             )));
         }
+        let readers = self.readers_of(&v.spec.node, id).await?;
+        if !readers.is_empty() {
+            return Err(ControllerError::FailedPrecondition(format!(
+                "volume {id} is busy: volume {} is being cloned from it",
+                readers.join(", ")
+            )));
+        }
         match v.status.status {
-            VolumeState::Creating => {
+            VolumeState::Creating | VolumeState::Extending => {
                 return Err(ControllerError::Aborted(format!(
-                    "volume {id} is still being created"
+                    "volume {id} is still being {}",
+                    if v.status.status == VolumeState::Creating {
+                        "created"
+                    } else {
+                        "extended"
+                    }
                 )));
             }
             VolumeState::InUse => {

@@ -89,7 +89,23 @@ fn volume_msg(v: &VolumeRecord) -> csi::Volume {
         capacity_bytes: v.spec.size_bytes,
         volume_id: v.name.clone(),
         volume_context: context,
-        content_source: None,
+        content_source: match (&v.spec.source_snapshot_id, &v.spec.source_volume_id) {
+            (Some(id), _) => Some(csi::VolumeContentSource {
+                r#type: Some(csi::volume_content_source::Type::Snapshot(
+                    csi::volume_content_source::SnapshotSource {
+                        snapshot_id: id.clone(),
+                    },
+                )),
+            }),
+            (None, Some(id)) => Some(csi::VolumeContentSource {
+                r#type: Some(csi::volume_content_source::Type::Volume(
+                    csi::volume_content_source::VolumeSource {
+                        volume_id: id.clone(),
+                    },
+                )),
+            }),
+            (None, None) => None,
+        },
         accessible_topology: vec![csi::Topology {
             segments: [(TOPOLOGY_KEY.to_string(), v.spec.node.clone())].into(),
         }],
@@ -306,6 +322,8 @@ impl csi::controller_server::Controller for ControllerService {
             Cap::CreateDeleteSnapshot,
             Cap::ListSnapshots,
             Cap::GetCapacity,
+            Cap::CloneVolume,
+            Cap::ExpandVolume,
         ]
         .into_iter()
         .map(|t| csi::ControllerServiceCapability {
@@ -402,11 +420,34 @@ impl csi::controller_server::Controller for ControllerService {
         }))
     }
 
+    #[tracing::instrument(skip_all, fields(rpc = "ControllerExpandVolume", volume = %request.get_ref().volume_id))]
     async fn controller_expand_volume(
         &self,
-        _: Request<csi::ControllerExpandVolumeRequest>,
+        request: Request<csi::ControllerExpandVolumeRequest>,
     ) -> Result<Response<csi::ControllerExpandVolumeResponse>, Status> {
-        Err(Status::unimplemented("expansion is not implemented yet"))
+        let r = request.into_inner();
+        if r.volume_id.is_empty() {
+            return Err(Status::invalid_argument("volume_id is required"));
+        }
+        let range = r
+            .capacity_range
+            .ok_or_else(|| Status::invalid_argument("capacity_range is required"))?;
+        // A raw block volume needs nothing on the node; a filesystem must grow.
+        let node_expansion_required = !matches!(
+            r.volume_capability
+                .as_ref()
+                .and_then(|c| c.access_type.as_ref()),
+            Some(csi::volume_capability::AccessType::Block(_))
+        );
+        let capacity_bytes = self
+            .controller
+            .expand_volume(&r.volume_id, range.required_bytes, range.limit_bytes)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(csi::ControllerExpandVolumeResponse {
+            capacity_bytes,
+            node_expansion_required,
+        }))
     }
 
     async fn controller_get_volume(

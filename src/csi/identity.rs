@@ -53,6 +53,14 @@ impl IdentityService {
                 plugin_capability::Service { r#type: t as i32 },
             )),
         })
+        .chain(std::iter::once(PluginCapability {
+            // Mounted filesystems grow online (resize2fs, xfs_growfs).
+            r#type: Some(plugin_capability::Type::VolumeExpansion(
+                plugin_capability::VolumeExpansion {
+                    r#type: plugin_capability::volume_expansion::Type::Online as i32,
+                },
+            )),
+        }))
         .collect()
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::events::{EventSink, LogOnly, Phase, RecordEvent};
+use super::host::Host;
 use crate::controller::now_rfc3339;
 use crate::lvm::{ErrorKind, LvName, LvTag, Lvm, LvmError};
 use crate::quota::QuotaEngine;
@@ -33,16 +34,17 @@ pub struct NodeSettings {
 /// The node executor: one per node; clone freely.
 #[derive(Clone)]
 pub struct Executor {
-    store: Arc<dyn Store>,
-    quota: QuotaEngine,
-    lvm: Lvm,
+    pub(super) store: Arc<dyn Store>,
+    pub(super) quota: QuotaEngine,
+    pub(super) lvm: Lvm,
+    pub(super) host: Host,
     settings: NodeSettings,
     inflight: Arc<Mutex<HashSet<(Kind, String)>>>,
     events: Arc<dyn EventSink>,
 }
 
 /// gRPC code names recorded for LVM failures.
-fn code_of(e: &LvmError) -> &'static str {
+pub(super) fn code_of(e: &LvmError) -> &'static str {
     match e.kind() {
         ErrorKind::NotFound => "NOT_FOUND",
         ErrorKind::AlreadyExists => "ALREADY_EXISTS",
@@ -53,7 +55,7 @@ fn code_of(e: &LvmError) -> &'static str {
     }
 }
 
-fn tag_for(id: &str) -> Result<LvTag, String> {
+pub(super) fn tag_for(id: &str) -> Result<LvTag, String> {
     uuid::Uuid::parse_str(id)
         .map(LvTag::record)
         .map_err(|e| format!("record id {id:?} is not a uuid: {e}"))
@@ -71,6 +73,7 @@ impl Executor {
             quota,
             lvm,
             settings,
+            host: Host::default(),
             inflight: Arc::default(),
             events: Arc::new(LogOnly),
         }
@@ -496,6 +499,7 @@ impl Executor {
         match v.status.status {
             VolumeState::Creating => self.create_volume(v).await,
             VolumeState::Deleting => self.remove_volume(v).await,
+            VolumeState::Extending => self.extend_volume(v).await,
             _ => Ok(()),
         }
     }
@@ -514,6 +518,9 @@ impl Executor {
                 LvName::new(&v.spec.lv_name).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
             let size = u64::try_from(v.spec.size_bytes)
                 .map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            if v.spec.source_snapshot_id.is_some() || v.spec.source_volume_id.is_some() {
+                return self.create_from_source(&v, &name, size, tag).await;
+            }
             let created = match &v.spec.thin_pool {
                 Some(pool) => {
                     let pool =
@@ -648,7 +655,7 @@ impl Executor {
         })
     }
 
-    async fn set_volume(
+    pub(super) async fn set_volume(
         &self,
         id: &str,
         f: impl Fn(&mut crate::records::LvmVolumeStatus),

@@ -29,6 +29,8 @@ pub enum VolumeState {
     Error,
     #[serde(rename = "error_deleting")]
     ErrorDeleting,
+    /// ControllerExpandVolume: the node grows the LV (Cinder's `extending`).
+    Extending,
 }
 
 /// A refused status change.
@@ -94,6 +96,7 @@ impl VolumeState {
             Self::Deleted => "deleted",
             Self::Error => "error",
             Self::ErrorDeleting => "error_deleting",
+            Self::Extending => "extending",
         }
     }
 
@@ -109,6 +112,8 @@ impl VolumeState {
                     | (Error, Deleting | Creating)
                     | (Deleting, Deleted | ErrorDeleting | Available)
                     | (ErrorDeleting, Deleting)
+                    | (Available, Extending)
+                    | (Extending, Available)
             )
     }
 

@@ -170,6 +170,9 @@ pub struct LvmVolumeStatus {
     pub deleted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// While `extending`: the size the node grows the LV to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extend_to: Option<i64>,
 }
 
 /// A project's quota: one object per project, so that a reservation is one

@@ -1,0 +1,231 @@
+//! Volumes with a content source: restore from a snapshot, clone of a
+//! volume. Thin sources become a writable thin snapshot (instant); thick
+//! ones a new linear LV with the source's blocks copied in (a clone first
+//! takes a temporary thick snapshot, so it copies one point in time), with
+//! progress written to the volume record.
+use std::path::PathBuf;
+
+use super::copy::copy_blocks;
+use super::executor::{Executor, code_of};
+use crate::lvm::{ErrorKind, LvInfo, LvName, LvTag, LvmError};
+use crate::store::VolumeRecord;
+
+type Failure = (&'static str, String);
+
+fn lvm_failure(e: LvmError) -> Failure {
+    (code_of(&e), e.to_string())
+}
+
+impl Executor {
+    /// Creates `name` for record `v` from its snapshot or volume source.
+    pub(super) async fn create_from_source(
+        &self,
+        v: &VolumeRecord,
+        name: &LvName,
+        size: u64,
+        tag: LvTag,
+    ) -> Result<LvInfo, Failure> {
+        let vg = v.spec.vg.as_str();
+        let (source_lv, from_volume) = match (&v.spec.source_snapshot_id, &v.spec.source_volume_id)
+        {
+            (Some(id), _) => {
+                let snap = self
+                    .store
+                    .get_snapshot(id)
+                    .await
+                    .map_err(|e| ("UNAVAILABLE", e.to_string()))?
+                    .filter(|s| !s.status.deleted)
+                    .ok_or(("NOT_FOUND", format!("snapshot {id} not found")))?;
+                (snap.spec.lv_name, false)
+            }
+            (None, Some(id)) => {
+                let vol = self
+                    .store
+                    .get_volume(id)
+                    .await
+                    .map_err(|e| ("UNAVAILABLE", e.to_string()))?
+                    .filter(|s| !s.status.deleted)
+                    .ok_or(("NOT_FOUND", format!("volume {id} not found")))?;
+                (vol.spec.lv_name, true)
+            }
+            (None, None) => return Err(("INTERNAL", "no content source".into())),
+        };
+        let source_lv = LvName::new(&source_lv).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+        let source = self
+            .lvm
+            .lv(vg, &source_lv)
+            .await
+            .map_err(lvm_failure)?
+            .ok_or(("NOT_FOUND", format!("source LV {vg}/{source_lv} not found")))?;
+        if source.attr.is_snapshot_invalid() {
+            return Err((
+                "FAILED_PRECONDITION",
+                format!("snapshot LV {vg}/{source_lv} is invalid: its data is lost"),
+            ));
+        }
+        if source.attr.is_thin() {
+            // A writable thin snapshot of the source, grown if asked bigger.
+            self.lvm
+                .create_snapshot(vg, &source_lv, name, None, &[tag])
+                .await
+                .map_err(lvm_failure)?;
+            return self.lvm.extend(vg, name, size).await.map_err(lvm_failure);
+        }
+        // Thick: the source's logical size (a thick snapshot's is its origin's).
+        let len = source
+            .origin_size_bytes
+            .unwrap_or(source.size_bytes)
+            .min(size);
+        if !from_volume {
+            return self.copy_into(v, &source_lv, len, name, size, tag).await;
+        }
+        // A clone reads a temporary snapshot, so a volume in use copies consistently.
+        let temp = LvName::snapshot(uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_OID,
+            format!("lvsnap-clone/{}", v.name).as_bytes(),
+        ));
+        // A leftover from an interrupted attempt goes first.
+        self.lvm.remove(vg, &temp).await.map_err(lvm_failure)?;
+        self.lvm
+            .create_snapshot(vg, &source_lv, &temp, None, &[])
+            .await
+            .map_err(lvm_failure)?;
+        let copied = self.copy_into(v, &temp, len, name, size, tag).await;
+        if let Err(e) = self.lvm.remove(vg, &temp).await {
+            tracing::error!(lv = %temp, error = %e, "cannot remove the clone's temporary snapshot");
+        }
+        copied
+    }
+
+    /// A new linear LV `name` with the first `len` bytes of `source` copied in.
+    async fn copy_into(
+        &self,
+        v: &VolumeRecord,
+        source: &LvName,
+        len: u64,
+        name: &LvName,
+        size: u64,
+        tag: LvTag,
+    ) -> Result<LvInfo, Failure> {
+        let vg = v.spec.vg.as_str();
+        let lv = self
+            .lvm
+            .create_linear(vg, name, size, &[tag])
+            .await
+            .map_err(lvm_failure)?;
+        let src = PathBuf::from(format!("/dev/{vg}/{source}"));
+        let dst = PathBuf::from(format!("/dev/{vg}/{name}"));
+        // Zero the target without writing where the storage allows it; then
+        // zero chunks of the source need no write.
+        let zeroed = self
+            .host
+            .run(&["blkdiscard", "--zeroout", &dst.to_string_lossy()])
+            .await
+            .is_ok_and(|r| r.code == Some(0));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+        let copy = tokio::task::spawn_blocking(move || {
+            copy_blocks(&src, &dst, len, zeroed, |pct| {
+                let _ = tx.send(pct);
+            })
+        });
+        let id = v.name.clone();
+        let report = async {
+            while let Some(pct) = rx.recv().await {
+                if pct % 10 == 0 && pct < 100 {
+                    let _ = self
+                        .set_volume(&id, |s| s.progress = format!("{pct}%"))
+                        .await;
+                }
+            }
+        };
+        let (copied, ()) = tokio::join!(copy, report);
+        let copied = copied
+            .map_err(|e| ("INTERNAL", format!("copy task failed: {e}")))?
+            .map_err(|e| {
+                let e = LvmError::new(
+                    ErrorKind::Other,
+                    format!("copying {source} into {name}: {e}"),
+                );
+                lvm_failure(e)
+            })?;
+        tracing::info!(volume = %v.name, bytes = copied.bytes, skipped = copied.skipped, zeroed, "blocks copied");
+        Ok(lv)
+    }
+}
+
+impl Executor {
+    /// An `extending` record: lvextend to `extend_to`, then the new size and
+    /// `available`; on failure the added gigabytes are released and the
+    /// error recorded (the volume stays usable at its old size).
+    pub(super) async fn extend_volume(
+        &self,
+        v: VolumeRecord,
+    ) -> Result<(), crate::store::StoreError> {
+        let target = v.status.extend_to.unwrap_or(v.spec.size_bytes);
+        let outcome = async {
+            let name =
+                LvName::new(&v.spec.lv_name).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            let size = u64::try_from(target).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+            self.lvm
+                .extend(&v.spec.vg, &name, size)
+                .await
+                .map_err(lvm_failure)
+        }
+        .await;
+        let deltas = crate::controller::expand::extend_deltas(
+            &v.spec.volume_type,
+            v.spec.size_bytes,
+            target,
+        );
+        for _ in 0..10 {
+            let Some(mut r) = self.store.get_volume(&v.name).await? else {
+                return Ok(());
+            };
+            if r.status.status != crate::records::VolumeState::Extending {
+                return Ok(());
+            }
+            r.status.status = crate::records::VolumeState::Available;
+            r.status.extend_to = None;
+            match &outcome {
+                Ok(lv) => {
+                    r.spec.size_bytes = i64::try_from(lv.size_bytes).unwrap_or(target).max(target);
+                    r.status.error_code = None;
+                    r.status.error_message = None;
+                }
+                Err((code, message)) => {
+                    for (k, d) in &deltas {
+                        *r.spec.quota_charged.entry(k.clone()).or_insert(0) -= d;
+                    }
+                    r.status.error_code = Some(code.to_string());
+                    r.status.error_message = Some(message.clone());
+                }
+            }
+            match self.store.update_volume(&r).await {
+                Err(crate::store::StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e),
+                Ok(_) => {
+                    if outcome.is_err() && !deltas.is_empty() {
+                        let release = deltas.iter().map(|(k, d)| (k.clone(), -d)).collect();
+                        if let Err(e) = self.quota.charge(&r.spec.project, &release).await {
+                            tracing::error!(volume = %r.name, error = %e, "quota release after a failed extend failed");
+                        }
+                    }
+                    match &outcome {
+                        Ok(_) => {
+                            tracing::info!(volume = %r.name, size = r.spec.size_bytes, "volume extended")
+                        }
+                        Err((code, message)) => {
+                            tracing::error!(volume = %r.name, code, %message, "volume extend failed")
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        Err(crate::store::StoreError::Conflict {
+            kind: "volume",
+            name: v.name.clone(),
+            version: String::new(),
+        })
+    }
+}
