@@ -147,7 +147,9 @@ impl csi::node_server::Node for NodeService {
         use csi::volume_usage::Unit;
         let r = r.into_inner();
         required("volume_id", &r.volume_id)?;
-        let at = path("volume_path", &r.volume_path)?;
+        // Not necessarily absolute: a path that does not exist is NOT_FOUND.
+        required("volume_path", &r.volume_path)?;
+        let at = Path::new(&r.volume_path);
         let s = self.data.stats(&r.volume_id, at).await.map_err(status)?;
         let mut usage = vec![csi::VolumeUsage {
             total: s.total_bytes,
@@ -179,7 +181,8 @@ impl csi::node_server::Node for NodeService {
     ) -> Result<Response<csi::NodeExpandVolumeResponse>, Status> {
         let r = r.into_inner();
         required("volume_id", &r.volume_id)?;
-        let at = path("volume_path", &r.volume_path)?;
+        required("volume_path", &r.volume_path)?;
+        let at = Path::new(&r.volume_path);
         let capacity_bytes = self.data.expand(&r.volume_id, at).await.map_err(status)?;
         Ok(Response::new(csi::NodeExpandVolumeResponse {
             capacity_bytes,

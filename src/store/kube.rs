@@ -175,12 +175,14 @@ impl KubeStore {
 
     fn spawn_watch_kind<K: Cr>(&self, node: Option<&str>) -> tokio::task::JoinHandle<()> {
         use futures::StreamExt;
-        use kube::runtime::watcher;
+        use kube::runtime::{WatchStreamExt, watcher};
         let mut config = watcher::Config::default();
         if let Some(node) = node {
             config = config.labels(&format!("{LABEL_NODE}={node}"));
         }
-        let stream = watcher::watcher(self.api::<K>(), config);
+        // Back off on errors: an API server that refuses watches must not
+        // turn the re-list/re-watch loop into a busy loop.
+        let stream = watcher::watcher(self.api::<K>(), config).default_backoff();
         let changes = self.changes.clone();
         tokio::spawn(async move {
             let mut stream = std::pin::pin!(stream);
