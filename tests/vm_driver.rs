@@ -26,18 +26,23 @@ fn services(caps: &[lvsnap::proto::v1::PluginCapability]) -> Vec<i32> {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn node_and_all_in_one_answer_identity_on_a_real_vg() {
     let vg = LoopVg::create("lvsnapidvg", 256);
+    // node mode keeps its records in Kubernetes: the fake API server.
+    let cluster = common::Cluster::start().await;
     for (mode, expect_controller) in [("node", false), ("all-in-one", true)] {
         let state = tempfile::tempdir().unwrap();
         let state_s = state.path().display().to_string();
-        let mut driver = Driver::start(&[
-            mode,
-            "--node-id",
-            "vm-node",
-            "--vg",
-            &vg.name,
-            "--state-dir",
-            &state_s,
-        ])
+        let mut driver = Driver::start_env(
+            &[
+                mode,
+                "--node-id",
+                "vm-node",
+                "--vg",
+                &vg.name,
+                "--state-dir",
+                &state_s,
+            ],
+            &[cluster.env()],
+        )
         .await;
         let mut c = driver.clients().await;
         let info = c
@@ -86,15 +91,19 @@ async fn probe_fails_when_the_vg_goes_away_and_startup_refuses_a_missing_vg() {
     let vg = LoopVg::create("lvsnapgonevg", 128);
     let state = tempfile::tempdir().unwrap();
     let state_s = state.path().display().to_string();
-    let driver = Driver::start(&[
-        "node",
-        "--node-id",
-        "vm-node",
-        "--vg",
-        &vg.name,
-        "--state-dir",
-        &state_s,
-    ])
+    let cluster = common::Cluster::start().await;
+    let driver = Driver::start_env(
+        &[
+            "node",
+            "--node-id",
+            "vm-node",
+            "--vg",
+            &vg.name,
+            "--state-dir",
+            &state_s,
+        ],
+        &[cluster.env()],
+    )
     .await;
     let mut c = driver.clients().await;
     assert_eq!(

@@ -157,7 +157,117 @@ pub(crate) fn now_rfc3339() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::record_id;
+    use super::*;
+    use crate::records::{
+        LvmSnapshotSpec, LvmSnapshotStatus, LvmVolumeSpec, LvmVolumeStatus, SnapshotState,
+        VolumeState,
+    };
+    use crate::store::{Record, SqliteStore};
+
+    fn controller(dir: &std::path::Path) -> Controller {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).expect("sqlite"));
+        Controller {
+            quota: QuotaEngine::new(
+                store.clone(),
+                Default::default(),
+                crate::quota::system_clock(),
+            ),
+            store,
+            config: ControllerConfig {
+                wait_timeout: Duration::from_millis(200),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn volume(
+        id: &str,
+        status: VolumeState,
+        snap: Option<&str>,
+        vol: Option<&str>,
+    ) -> crate::store::VolumeRecord {
+        Record::new(
+            id,
+            LvmVolumeSpec {
+                id: id.into(),
+                csi_name: format!("csi-{id}"),
+                project: "p".into(),
+                node: "n1".into(),
+                vg: "vg0".into(),
+                lv_name: format!("volume-{id}"),
+                size_bytes: 1 << 30,
+                source_snapshot_id: snap.map(str::to_string),
+                source_volume_id: vol.map(str::to_string),
+                ..Default::default()
+            },
+            LvmVolumeStatus {
+                status,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Cinder's delete lock: while a restore reads a snapshot (or a clone a
+    /// volume), the source cannot be deleted; once it is done, it can.
+    #[tokio::test]
+    async fn a_source_being_read_cannot_be_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = controller(dir.path());
+        c.store
+            .create_volume(&volume("src", VolumeState::Available, None, None))
+            .await
+            .expect("source volume");
+        let snap = Record::new(
+            "snap",
+            LvmSnapshotSpec {
+                id: "snap".into(),
+                csi_name: "csi-snap".into(),
+                source_volume_id: "src".into(),
+                project: "p".into(),
+                node: "n1".into(),
+                vg: "vg0".into(),
+                lv_name: "_snapshot-snap".into(),
+                ..Default::default()
+            },
+            LvmSnapshotStatus {
+                status: SnapshotState::Available,
+                ..Default::default()
+            },
+        );
+        c.store.create_snapshot(&snap).await.expect("snapshot");
+        c.store
+            .create_volume(&volume(
+                "restore",
+                VolumeState::Creating,
+                Some("snap"),
+                None,
+            ))
+            .await
+            .expect("restoring volume");
+        c.store
+            .create_volume(&volume("clone", VolumeState::Creating, None, Some("src")))
+            .await
+            .expect("cloning volume");
+
+        let err = c.delete_snapshot("snap").await.expect_err("busy");
+        assert!(
+            matches!(err, ControllerError::FailedPrecondition(ref m) if m.contains("restore")),
+            "{err:?}"
+        );
+        let err = c.delete_volume("src").await.expect_err("busy");
+        assert!(
+            matches!(err, ControllerError::FailedPrecondition(_)),
+            "{err:?}"
+        );
+
+        // The restore finished: the snapshot may go (to `deleting`, for its node).
+        let mut done = c.store.get_volume("restore").await.unwrap().unwrap();
+        done.status.status = VolumeState::Available;
+        c.store.update_volume(&done).await.expect("update");
+        let _ = c.delete_snapshot("snap").await; // no node here: it stays `deleting`
+        let s = c.store.get_snapshot("snap").await.unwrap().unwrap();
+        assert_eq!(s.status.status, SnapshotState::Deleting);
+    }
 
     #[test]
     fn ids_derive_from_names() {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::state::{SnapshotState, VolumeState};
 
 /// One snapshot: Cinder's `snapshots` row. Identity fields never change.
-#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
@@ -102,7 +102,7 @@ pub struct LvmSnapshotStatus {
 }
 
 /// One volume: Cinder's `volumes` row.
-#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
