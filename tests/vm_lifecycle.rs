@@ -9,41 +9,13 @@ mod vm;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 
-use common::Driver;
+use common::mount_cap;
 use lvsnap::client::CsiClients;
 use lvsnap::proto::v1 as csi;
 use tonic::Code;
-use vm::LoopVg;
+use vm::{LoopVg, all_in_one};
 
 const MIB: i64 = 1 << 20;
-
-async fn start(vg: &LoopVg, extra: &[&str]) -> (Driver, tempfile::TempDir) {
-    let state = tempfile::tempdir().unwrap();
-    let state_s = state.path().display().to_string();
-    let mut args = vec![
-        "all-in-one",
-        "--node-id",
-        "vm-node",
-        "--vg",
-        &vg.name,
-        "--state-dir",
-        &state_s,
-        "--create-timeout",
-        "45s",
-    ];
-    args.extend_from_slice(extra);
-    (Driver::start(&args).await, state)
-}
-
-fn mount_cap() -> csi::VolumeCapability {
-    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
-    csi::VolumeCapability {
-        access_mode: Some(AccessMode {
-            mode: Mode::SingleNodeWriter as i32,
-        }),
-        access_type: Some(AccessType::Mount(MountVolume::default())),
-    }
-}
 
 async fn create_volume(
     c: &mut CsiClients,
@@ -58,7 +30,7 @@ async fn create_volume(
                 required_bytes: bytes,
                 limit_bytes: 0,
             }),
-            volume_capabilities: vec![mount_cap()],
+            volume_capabilities: vec![mount_cap("")],
             parameters: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -132,7 +104,7 @@ fn read_at(dev: &str, len: usize) -> Vec<u8> {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn snapshot_lifecycle_on_real_lvm() {
     let vg = LoopVg::create("lvsnaplife", 1024);
-    let (driver, _state) = start(&vg, &[]).await;
+    let (driver, _state) = all_in_one(&vg, &[]).await;
     let mut c = driver.clients().await;
 
     let vol = create_volume(
@@ -263,7 +235,7 @@ async fn snapshot_lifecycle_on_real_lvm() {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn quota_through_the_rpcs() {
     let vg = LoopVg::create("lvsnapquota", 512);
-    let (driver, _state) = start(&vg, &["--default-quota", "snapshots=2,gigabytes=4"]).await;
+    let (driver, _state) = all_in_one(&vg, &["--default-quota", "snapshots=2,gigabytes=4"]).await;
     let mut c = driver.clients().await;
     let vol = create_volume(&mut c, "pvc-q", 8 * MIB, &[]).await;
     let a = snapshot(&mut c, "q-1", &vol.volume_id, &[]).await.unwrap();
@@ -325,7 +297,7 @@ async fn create_volume_err(c: &mut CsiClients, name: &str) -> tonic::Status {
                 required_bytes: 8 * MIB,
                 limit_bytes: 0,
             }),
-            volume_capabilities: vec![mount_cap()],
+            volume_capabilities: vec![mount_cap("")],
             ..Default::default()
         })
         .await
@@ -336,7 +308,7 @@ async fn create_volume_err(c: &mut CsiClients, name: &str) -> tonic::Status {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn validation_pagination_and_failure_paths() {
     let vg = LoopVg::create("lvsnapvalid", 256);
-    let (driver, _state) = start(&vg, &[]).await;
+    let (driver, _state) = all_in_one(&vg, &[]).await;
     let mut c = driver.clients().await;
 
     for (name, source, code) in [

@@ -10,54 +10,13 @@ mod vm;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use common::Driver;
+use common::{block_cap, mount_cap};
 use lvsnap::client::CsiClients;
 use lvsnap::proto::v1 as csi;
 use tonic::Code;
-use vm::LoopVg;
+use vm::{LoopVg, all_in_one};
 
 const MIB: i64 = 1 << 20;
-
-async fn start(vg: &LoopVg, extra: &[&str]) -> (Driver, tempfile::TempDir) {
-    let state = tempfile::tempdir().unwrap();
-    let state_s = state.path().display().to_string();
-    let mut args = vec![
-        "all-in-one",
-        "--node-id",
-        "vm-node",
-        "--vg",
-        &vg.name,
-        "--state-dir",
-        &state_s,
-        "--create-timeout",
-        "45s",
-    ];
-    args.extend_from_slice(extra);
-    (Driver::start(&args).await, state)
-}
-
-fn mount_cap(fs: &str) -> csi::VolumeCapability {
-    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
-    csi::VolumeCapability {
-        access_mode: Some(AccessMode {
-            mode: Mode::SingleNodeWriter as i32,
-        }),
-        access_type: Some(AccessType::Mount(MountVolume {
-            fs_type: fs.into(),
-            ..Default::default()
-        })),
-    }
-}
-
-fn block_cap() -> csi::VolumeCapability {
-    use csi::volume_capability::{AccessMode, AccessType, BlockVolume, access_mode::Mode};
-    csi::VolumeCapability {
-        access_mode: Some(AccessMode {
-            mode: Mode::SingleNodeWriter as i32,
-        }),
-        access_type: Some(AccessType::Block(BlockVolume {})),
-    }
-}
 
 async fn create(
     c: &mut CsiClients,
@@ -219,7 +178,7 @@ fn mounted(path: &Path) -> Option<String> {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn stage_publish_expand_and_clean_up_ext4_and_xfs() {
     let vg = LoopVg::create("lvsnapnode", 1600);
-    let (driver, _state) = start(&vg, &[]).await;
+    let (driver, _state) = all_in_one(&vg, &[]).await;
     let mut c = driver.clients().await;
     let dir = tempfile::tempdir().unwrap();
     for fs in ["ext4", "xfs"] {
@@ -328,7 +287,7 @@ async fn stage_publish_expand_and_clean_up_ext4_and_xfs() {
 #[ignore = "vm tier: run inside scripts/vm-run"]
 async fn raw_block_publish_and_a_device_with_data_is_never_formatted() {
     let vg = LoopVg::create("lvsnapblock", 256);
-    let (driver, _state) = start(&vg, &[]).await;
+    let (driver, _state) = all_in_one(&vg, &[]).await;
     let mut c = driver.clients().await;
     let dir = tempfile::tempdir().unwrap();
     let v = create(&mut c, "pvc-block", 16 * MIB, None).await.unwrap();
@@ -382,7 +341,7 @@ async fn raw_block_publish_and_a_device_with_data_is_never_formatted() {
 
 /// Restore and clone, thick (`thin=false`) and thin, compared byte for byte.
 async fn restore_and_clone(vg: &LoopVg, extra: &[&str], tag: &str) {
-    let (driver, _state) = start(vg, extra).await;
+    let (driver, _state) = all_in_one(vg, extra).await;
     let mut c = driver.clients().await;
     let src = create(&mut c, &format!("pvc-src-{tag}"), 16 * MIB, None)
         .await

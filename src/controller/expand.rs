@@ -5,10 +5,10 @@
 //! releases the added gigabytes and records the error.
 use super::params;
 use super::volume::size_for;
-use super::{Controller, ControllerError, wait};
+use super::{Controller, ControllerError};
 use crate::quota::gib_ceil;
 use crate::records::VolumeState;
-use crate::store::{Kind, StoreError};
+use crate::store::StoreError;
 
 /// Quota deltas of growing a volume of `volume_type` from `from` to `to` bytes.
 pub fn extend_deltas(volume_type: &str, from: i64, to: i64) -> crate::quota::arith::Deltas {
@@ -76,29 +76,9 @@ impl Controller {
                 )));
             }
         }
-        let store = self.store.clone();
-        let owned = id.to_string();
-        let done = wait::until(
-            self.store.as_ref(),
-            Kind::Volume,
-            id,
-            self.config.wait_timeout,
-            || {
-                let (store, id) = (store.clone(), owned.clone());
-                async move {
-                    Ok(match store.get_volume(&id).await? {
-                        Some(r) if r.status.status == VolumeState::Extending => None,
-                        Some(r) => Some(r),
-                        None => {
-                            return Err(ControllerError::NotFound(format!(
-                                "volume {id} vanished while being extended"
-                            )));
-                        }
-                    })
-                }
-            },
-        )
-        .await?;
+        let done = self
+            .wait_volume_leaves(id, VolumeState::Extending, "extended")
+            .await?;
         match done {
             None => Err(ControllerError::Aborted(format!(
                 "volume {id} is still being extended; retry"

@@ -301,33 +301,47 @@ impl Controller {
         })
     }
 
-    async fn wait_volume_created(
+    /// Waits (bounded by --create-timeout) while volume `id` is in `state`;
+    /// None if it still is at the deadline. `doing` names the work in errors.
+    pub(super) async fn wait_volume_leaves(
         &self,
-        record: VolumeRecord,
-    ) -> Result<VolumeRecord, ControllerError> {
-        let id = record.name.clone();
+        id: &str,
+        state: VolumeState,
+        doing: &'static str,
+    ) -> Result<Option<VolumeRecord>, ControllerError> {
         let store = self.store.clone();
-        let done = wait::until(
+        let owned = id.to_string();
+        wait::until(
             self.store.as_ref(),
             Kind::Volume,
-            &id,
+            id,
             self.config.wait_timeout,
             || {
-                let (store, id) = (store.clone(), id.clone());
+                let (store, id) = (store.clone(), owned.clone());
                 async move {
                     Ok(match store.get_volume(&id).await? {
-                        Some(r) if r.status.status != VolumeState::Creating => Some(r),
+                        Some(r) if r.status.status != state => Some(r),
                         Some(_) => None,
                         None => {
                             return Err(ControllerError::NotFound(format!(
-                                "volume {id} vanished while being created"
+                                "volume {id} vanished while being {doing}"
                             )));
                         }
                     })
                 }
             },
         )
-        .await?;
+        .await
+    }
+
+    async fn wait_volume_created(
+        &self,
+        record: VolumeRecord,
+    ) -> Result<VolumeRecord, ControllerError> {
+        let id = record.name.clone();
+        let done = self
+            .wait_volume_leaves(&id, VolumeState::Creating, "created")
+            .await?;
         match done {
             None => Err(ControllerError::Aborted(format!(
                 "volume {id} is still being created; retry"

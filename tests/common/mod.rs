@@ -126,3 +126,30 @@ impl Cluster {
         ("KUBECONFIG", self.kubeconfig.to_str().expect("utf-8 path"))
     }
 }
+
+/// A single-node-writer mount capability (`fs` empty: the driver's default).
+pub fn mount_cap(fs: &str) -> lvsnap::proto::v1::VolumeCapability {
+    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
+    use lvsnap::proto::v1 as csi;
+    csi::VolumeCapability {
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+        access_type: Some(AccessType::Mount(MountVolume {
+            fs_type: fs.into(),
+            ..Default::default()
+        })),
+    }
+}
+
+/// A single-node-writer raw block capability.
+pub fn block_cap() -> lvsnap::proto::v1::VolumeCapability {
+    use csi::volume_capability::{AccessMode, AccessType, BlockVolume, access_mode::Mode};
+    use lvsnap::proto::v1 as csi;
+    csi::VolumeCapability {
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+        access_type: Some(AccessType::Block(BlockVolume {})),
+    }
+}

@@ -1,5 +1,6 @@
 //! VM-tier fixtures: a loop-backed volume group, created with real LVM
 //! commands (argv, never a shell). Only usable inside `scripts/vm-run`.
+#![allow(dead_code)]
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -56,4 +57,24 @@ impl Drop for LoopVg {
         let _ = Command::new("losetup").args(["-d", &self.device]).status();
         let _ = std::fs::remove_file(&self.file);
     }
+}
+
+/// `lvsnap all-in-one` on `vg` (node id `vm-node`, a 45 s create timeout),
+/// with its state directory.
+pub async fn all_in_one(vg: &LoopVg, extra: &[&str]) -> (crate::common::Driver, tempfile::TempDir) {
+    let state = tempfile::tempdir().expect("tempdir");
+    let state_s = state.path().display().to_string();
+    let mut args = vec![
+        "all-in-one",
+        "--node-id",
+        "vm-node",
+        "--vg",
+        &vg.name,
+        "--state-dir",
+        &state_s,
+        "--create-timeout",
+        "45s",
+    ];
+    args.extend_from_slice(extra);
+    (crate::common::Driver::start(&args).await, state)
 }
