@@ -8,6 +8,7 @@
 //! - [`server`]: serving the CSI services on a Unix socket.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

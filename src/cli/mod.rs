@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod admin;
+mod bench;
 mod client;
 mod serve;
 
@@ -25,7 +26,18 @@ pub struct Cli {
     #[arg(long, env = "LVSNAP_LOG_LEVEL", default_value = "info", global = true)]
     pub log_level: String,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: TopCommand,
+}
+
+/// The serving and admin commands, plus `bench` (kept apart so the serving
+/// code's exhaustive matches on [`Command`] do not see it).
+#[derive(Debug, Subcommand)]
+pub enum TopCommand {
+    #[command(flatten)]
+    Driver(Command),
+    /// Measure the driver: controller overhead, real LVM, concurrency with
+    /// quota, ListSnapshots at scale, footprint (see docs/performance.md).
+    Bench(bench::BenchCmd),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -200,7 +212,16 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+    let command = match cli.command {
+        TopCommand::Bench(cmd) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            return runtime.block_on(bench::run(cmd));
+        }
+        TopCommand::Driver(command) => command,
+    };
+    match command {
         Command::Crd(CrdCmd { out_dir: None }) => {
             print!("{}", crate::records::crd_yaml()?);
             Ok(())
