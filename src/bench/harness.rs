@@ -41,22 +41,21 @@ impl StoreKind {
     pub fn label(self) -> &'static str {
         match self {
             StoreKind::Sqlite => "sqlite",
-            StoreKind::Kube => "kubernetes (fake API, resync 2s)",
-        }
-    }
-
-    /// The node executor's full resync period (`--capacity-interval`). The
-    /// Kubernetes store runs with 2 s instead of the default 60 s: its node
-    /// can miss a change while it still works the record (an executor
-    /// notification dropped while in flight), and the resync is what
-    /// finishes the call then; the overhead table counts those slow calls.
-    pub fn resync(self) -> Duration {
-        match self {
-            StoreKind::Sqlite => Duration::from_secs(60),
-            StoreKind::Kube => Duration::from_secs(2),
+            StoreKind::Kube => "kubernetes (fake API)",
         }
     }
 }
+
+/// The node executor's full resync (`--capacity-interval`, default 60 s)
+/// in the overhead and concurrency sections. The executor drops a change
+/// notification that arrives while it still works the same record, and
+/// only the resync then finishes the call: with 60 s such a DeleteSnapshot
+/// answers ABORTED after the controller's wait. 2 s bounds those stalls;
+/// the overhead table counts them as slow calls.
+pub const RESYNC: Duration = Duration::from_secs(2);
+
+/// The default resync, where nothing is left for the executor to do.
+pub const RESYNC_DEFAULT: Duration = Duration::from_secs(60);
 
 /// Which LVM the node executor runs.
 pub enum LvmKind {

@@ -122,7 +122,7 @@ pub async fn run(
         },
         work,
         "real-lvm",
-        Duration::from_secs(60),
+        super::harness::RESYNC_DEFAULT,
     )
     .await?;
     let (samples, volume) = measure(&mut target, "real", "bench-real", VOLUME_BYTES, n, || {

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 
 use crate::bench::concurrency;
-use crate::bench::harness::{LvmKind, StoreKind, Target};
+use crate::bench::harness::{self, LvmKind, StoreKind, Target};
 use crate::bench::{Outcome, Report, footprint, overhead, real_lvm, render, scale};
 use crate::config::Endpoint;
 use crate::lvm::LvmConfig;
@@ -146,7 +146,7 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             for store in stores {
                 let label = store.label().split(' ').next().unwrap_or("store");
                 let mut t =
-                    Target::start(store, LvmKind::Fake, &work, label, store.resync()).await?;
+                    Target::start(store, LvmKind::Fake, &work, label, harness::RESYNC).await?;
                 if on(Section::Overhead) {
                     step(&format!(
                         "overhead: {n} create/delete pairs, {}",
@@ -202,7 +202,7 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             LvmKind::Fake,
             &work,
             "scale",
-            StoreKind::Sqlite.resync(),
+            harness::RESYNC_DEFAULT,
         )
         .await?;
         let mut scale_failures = Vec::new();
