@@ -1,7 +1,8 @@
 //! The driver under test, started in this process as all-in-one starts it
-//! (store, quota engine, node executor, controller, CSI services on a Unix
-//! socket), or a running driver reached through `--endpoint`. Either way the
-//! bench is a gRPC client on the socket, like the Kubernetes sidecars.
+//! (store, quota engine, node executor, controller; Identity and Controller
+//! on a Unix socket: the bench makes no Node calls), or a running driver
+//! reached through `--endpoint`. Either way the bench is a gRPC client on
+//! the socket, like the Kubernetes sidecars.
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -13,13 +14,12 @@ use super::WorkDir;
 use crate::client::CsiClients;
 use crate::config::Mode;
 use crate::controller::{Controller, ControllerConfig};
-use crate::csi::{ControllerService, IdentityService, NodeService};
+use crate::csi::{ControllerService, IdentityService};
 use crate::lvm::{CommandRunner, FakeRunner, Lvm, LvmConfig};
 use crate::node::{Executor, NodeSettings};
 use crate::proto::v1 as csi;
 use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
-use crate::proto::v1::node_server::NodeServer;
 use crate::quota::{QuotaConfig, QuotaEngine, system_clock};
 use crate::store::fake_api::FakeApiServer;
 use crate::store::{KubeStore, SqliteStore, Store};
@@ -158,8 +158,7 @@ impl Target {
                 "bench.lvsnap.io",
                 Mode::AllInOne,
             )))
-            .add_service(ControllerServer::new(ControllerService::new(controller)))
-            .add_service(NodeServer::new(NodeService::new(NODE)));
+            .add_service(ControllerServer::new(ControllerService::new(controller)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async {
