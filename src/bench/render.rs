@@ -32,8 +32,7 @@ pub fn table(r: &Report) -> String {
 
     let _ = writeln!(
         o,
-        "\n1. Controller overhead: CreateSnapshot / DeleteSnapshot over gRPC, instant fake LVM, \
-         executor resync 2 s (ms)"
+        "\n1. Controller overhead: CreateSnapshot / DeleteSnapshot over gRPC, instant fake LVM (ms)"
     );
     let _ = writeln!(
         o,

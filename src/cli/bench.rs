@@ -146,7 +146,8 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
             for store in stores {
                 let label = store.label().split(' ').next().unwrap_or("store");
                 let mut t =
-                    Target::start(store, LvmKind::Fake, &work, label, harness::RESYNC).await?;
+                    Target::start(store, LvmKind::Fake, &work, label, harness::RESYNC_DEFAULT)
+                        .await?;
                 if on(Section::Overhead) {
                     step(&format!(
                         "overhead: {n} create/delete pairs, {}",

@@ -3,7 +3,7 @@
 //! reconciles, it does not obey: the same record seen twice does the work
 //! once (an LV carrying the record's tag = done), and the same object is
 //! never worked on twice at once.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +39,8 @@ pub struct Executor {
     pub(super) lvm: Lvm,
     pub(super) host: Host,
     settings: NodeSettings,
-    inflight: Arc<Mutex<HashSet<(Kind, String)>>>,
+    /// Records being worked, and whether they changed meanwhile.
+    inflight: Arc<Mutex<HashMap<(Kind, String), bool>>>,
     events: Arc<dyn EventSink>,
 }
 
@@ -130,28 +131,54 @@ impl Executor {
     }
 
     /// Works one record in the background unless it is already being worked.
+    /// Works the record on its own task. A change arriving while the record
+    /// is being worked is not dropped: the task works it once more when done
+    /// (a `deleting` seen mid-create would otherwise wait for the resync).
     fn spawn(&self, kind: Kind, name: String) {
         let key = (kind, name.clone());
-        let fresh = self
-            .inflight
-            .lock()
-            .map(|mut set| set.insert(key.clone()))
-            .unwrap_or(false);
+        let fresh = match self.inflight.lock() {
+            Ok(mut map) => match map.get_mut(&key) {
+                Some(again) => {
+                    *again = true;
+                    false
+                }
+                None => {
+                    map.insert(key.clone(), false);
+                    true
+                }
+            },
+            Err(_) => false,
+        };
         if !fresh {
             return;
         }
         let this = self.clone();
         tokio::spawn(async move {
-            let result = match kind {
-                Kind::Snapshot => this.work_snapshot(&name).await,
-                Kind::Volume => this.work_volume(&name).await,
-                _ => Ok(()),
-            };
-            if let Err(e) = result {
-                tracing::error!(kind = kind.as_str(), id = %name, error = %e, "reconcile failed; will retry on resync");
-            }
-            if let Ok(mut set) = this.inflight.lock() {
-                set.remove(&key);
+            loop {
+                let result = match kind {
+                    Kind::Snapshot => this.work_snapshot(&name).await,
+                    Kind::Volume => this.work_volume(&name).await,
+                    _ => Ok(()),
+                };
+                if let Err(e) = result {
+                    tracing::error!(kind = kind.as_str(), id = %name, error = %e, "reconcile failed; will retry on resync");
+                }
+                let again = match this.inflight.lock() {
+                    Ok(mut map) => match map.get_mut(&key) {
+                        Some(again) if *again => {
+                            *again = false;
+                            true
+                        }
+                        _ => {
+                            map.remove(&key);
+                            false
+                        }
+                    },
+                    Err(_) => false,
+                };
+                if !again {
+                    break;
+                }
             }
             this.report_capacity().await;
         });
