@@ -39,6 +39,7 @@ pub struct Executor {
     pub(super) lvm: Lvm,
     pub(super) host: Host,
     settings: NodeSettings,
+    lvm_version: Arc<tokio::sync::OnceCell<String>>,
     /// Records being worked, and whether they changed meanwhile.
     inflight: Arc<Mutex<HashMap<(Kind, String), bool>>>,
     events: Arc<dyn EventSink>,
@@ -75,6 +76,7 @@ impl Executor {
             lvm,
             settings,
             host: Host::default(),
+            lvm_version: Arc::default(),
             inflight: Arc::default(),
             events: Arc::new(LogOnly),
         }
@@ -321,7 +323,13 @@ impl Executor {
                 return;
             }
         };
-        let version = self.lvm.version().await.unwrap_or_default();
+        // lvm2's version does not change under a running node: asked once.
+        let version = self
+            .lvm_version
+            .get_or_try_init(|| self.lvm.version())
+            .await
+            .cloned()
+            .unwrap_or_default();
         let record = Record::new(
             self.settings.node_id.clone(),
             LvmNodeSpec {
@@ -380,16 +388,15 @@ impl Executor {
                 .map(|v| v.spec.lv_name)
                 .ok_or(("NOT_FOUND", "volume device not found".to_string()))?;
             let origin = LvName::new(&origin).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
-            match self.lvm.lv(&r.spec.vg, &origin).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return Err(("NOT_FOUND", "volume device not found".to_string())),
-                Err(e) => return Err((code_of(&e), e.to_string())),
-            }
+            // create_snapshot looks the origin up itself (one `lvs`, not two).
             let cow = r.spec.cow_size_bytes.and_then(|b| u64::try_from(b).ok());
             self.lvm
                 .create_snapshot(&r.spec.vg, &origin, &name, cow, &[tag])
                 .await
-                .map_err(|e| (code_of(&e), e.to_string()))
+                .map_err(|e| match e.kind() {
+                    ErrorKind::NotFound => ("NOT_FOUND", "volume device not found".to_string()),
+                    _ => (code_of(&e), e.to_string()),
+                })
         }
         .await;
         match outcome {
