@@ -62,22 +62,8 @@ async fn controller(cluster: &Cluster, extra: &[&str]) -> Driver {
 }
 
 async fn create_volume(c: &mut CsiClients, name: &str) -> csi::Volume {
-    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
     c.controller
-        .create_volume(csi::CreateVolumeRequest {
-            name: name.into(),
-            capacity_range: Some(csi::CapacityRange {
-                required_bytes: GIB,
-                limit_bytes: 0,
-            }),
-            volume_capabilities: vec![csi::VolumeCapability {
-                access_mode: Some(AccessMode {
-                    mode: Mode::SingleNodeWriter as i32,
-                }),
-                access_type: Some(AccessType::Mount(MountVolume::default())),
-            }],
-            ..Default::default()
-        })
+        .create_volume(common::volume_request(name, GIB))
         .await
         .unwrap_or_else(|e| panic!("CreateVolume {name}: {e:?}"))
         .into_inner()

@@ -71,23 +71,9 @@ async fn controller_and_node_processes_cut_a_snapshot_through_the_api() {
         .into_inner();
     assert!(cap.available_capacity > 200 * MIB, "{cap:?}");
 
-    use csi::volume_capability::{AccessMode, AccessType, MountVolume, access_mode::Mode};
     let volume = c
         .controller
-        .create_volume(csi::CreateVolumeRequest {
-            name: "pvc-kube-1".into(),
-            capacity_range: Some(csi::CapacityRange {
-                required_bytes: 64 * MIB,
-                limit_bytes: 0,
-            }),
-            volume_capabilities: vec![csi::VolumeCapability {
-                access_mode: Some(AccessMode {
-                    mode: Mode::SingleNodeWriter as i32,
-                }),
-                access_type: Some(AccessType::Mount(MountVolume::default())),
-            }],
-            ..Default::default()
-        })
+        .create_volume(common::volume_request("pvc-kube-1", 64 * MIB))
         .await
         .expect("CreateVolume")
         .into_inner()

@@ -153,3 +153,16 @@ pub fn block_cap() -> lvsnap::proto::v1::VolumeCapability {
         access_type: Some(AccessType::Block(BlockVolume {})),
     }
 }
+
+/// CreateVolume for `bytes` with a default mount capability.
+pub fn volume_request(name: &str, bytes: i64) -> lvsnap::proto::v1::CreateVolumeRequest {
+    lvsnap::proto::v1::CreateVolumeRequest {
+        name: name.into(),
+        capacity_range: Some(lvsnap::proto::v1::CapacityRange {
+            required_bytes: bytes,
+            limit_bytes: 0,
+        }),
+        volume_capabilities: vec![mount_cap("")],
+        ..Default::default()
+    }
+}
