@@ -308,27 +308,13 @@ impl Controller {
             }
             SnapshotState::Deleting | SnapshotState::Deleted => {}
         }
-        let store = self.store.clone();
-        let owned = id.to_string();
-        let done = wait::until(
+        let done = wait::while_pending(
             self.store.as_ref(),
             Kind::Snapshot,
             id,
             self.config.wait_timeout,
-            || {
-                let (store, id) = (store.clone(), owned.clone());
-                async move {
-                    Ok(match store.get_snapshot(&id).await? {
-                        None => Some(None),
-                        Some(r)
-                            if r.status.deleted || r.status.status != SnapshotState::Deleting =>
-                        {
-                            Some(Some(r))
-                        }
-                        Some(_) => None,
-                    })
-                }
-            },
+            || self.store.get_snapshot(id),
+            |r: &SnapshotRecord| !r.status.deleted && r.status.status == SnapshotState::Deleting,
         )
         .await?;
         match done {

@@ -309,29 +309,22 @@ impl Controller {
         state: VolumeState,
         doing: &'static str,
     ) -> Result<Option<VolumeRecord>, ControllerError> {
-        let store = self.store.clone();
-        let owned = id.to_string();
-        wait::until(
+        match wait::while_pending(
             self.store.as_ref(),
             Kind::Volume,
             id,
             self.config.wait_timeout,
-            || {
-                let (store, id) = (store.clone(), owned.clone());
-                async move {
-                    Ok(match store.get_volume(&id).await? {
-                        Some(r) if r.status.status != state => Some(r),
-                        Some(_) => None,
-                        None => {
-                            return Err(ControllerError::NotFound(format!(
-                                "volume {id} vanished while being {doing}"
-                            )));
-                        }
-                    })
-                }
-            },
+            || self.store.get_volume(id),
+            move |r: &VolumeRecord| r.status.status == state,
         )
-        .await
+        .await?
+        {
+            Some(None) => Err(ControllerError::NotFound(format!(
+                "volume {id} vanished while being {doing}"
+            ))),
+            Some(Some(r)) => Ok(Some(r)),
+            None => Ok(None),
+        }
     }
 
     async fn wait_volume_created(
@@ -422,25 +415,13 @@ impl Controller {
             }
             VolumeState::Deleting | VolumeState::Deleted => {}
         }
-        let store = self.store.clone();
-        let owned = id.to_string();
-        let done = wait::until(
+        let done = wait::while_pending(
             self.store.as_ref(),
             Kind::Volume,
             id,
             self.config.wait_timeout,
-            || {
-                let (store, id) = (store.clone(), owned.clone());
-                async move {
-                    Ok(match store.get_volume(&id).await? {
-                        None => Some(None),
-                        Some(r) if r.status.deleted || r.status.status != VolumeState::Deleting => {
-                            Some(Some(r))
-                        }
-                        Some(_) => None,
-                    })
-                }
-            },
+            || self.store.get_volume(id),
+            |r: &VolumeRecord| !r.status.deleted && r.status.status == VolumeState::Deleting,
         )
         .await?;
         match done {

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use super::ControllerError;
 
 const RECHECK: Duration = Duration::from_secs(2);
-use crate::store::{Kind, Store};
+use crate::store::{Kind, Store, StoreError};
 
 /// Calls `check` now and after every change to record `kind/name` until it
 /// returns `Some`, or `timeout` passes (then `Ok(None)`).
@@ -51,4 +51,33 @@ where
             }
         }
     }
+}
+
+/// Waits (bounded) while `get` shows record `kind/name` in a state where
+/// `pending` holds. `Ok(None)`: still pending at the deadline;
+/// `Some(None)`: the record is gone; `Some(Some(r))`: it moved on.
+pub(super) async fn while_pending<R, G, Fut, P>(
+    store: &dyn Store,
+    kind: Kind,
+    name: &str,
+    timeout: Duration,
+    get: G,
+    pending: P,
+) -> Result<Option<Option<R>>, ControllerError>
+where
+    P: Fn(&R) -> bool + Copy,
+    G: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<R>, StoreError>>,
+{
+    until(store, kind, name, timeout, || {
+        let read = get();
+        async move {
+            Ok(match read.await? {
+                None => Some(None),
+                Some(r) if pending(&r) => None,
+                Some(r) => Some(Some(r)),
+            })
+        }
+    })
+    .await
 }

@@ -443,18 +443,37 @@ impl Executor {
 
     /// Removes a record's LV (absent = done) and, once it is gone, releases
     /// exactly the quota the record charged (Cinder's negative reservation
-    /// committed at once). The caller records the outcome.
+    /// committed at once), with the delete.start / delete.error
+    /// notifications. A failure comes back as (busy, code, message); the
+    /// caller records the outcome.
     async fn remove_and_release(
         &self,
-        vg: &str,
-        lv_name: &str,
+        kind: Kind,
+        id: &str,
+        at: (&str, &str),
         project: &str,
         charged: &std::collections::BTreeMap<String, i64>,
-        id: &str,
-    ) -> Result<(), LvmError> {
-        let name = LvName::new(lv_name)
-            .map_err(|e| LvmError::new(ErrorKind::InvalidArgument, e.to_string()))?;
-        self.lvm.remove(vg, &name).await?;
+    ) -> Result<(), (bool, &'static str, String)> {
+        let (vg, lv_name) = at;
+        self.notify(
+            kind,
+            id,
+            Phase::DeleteStart,
+            format!("lvremove {vg}/{lv_name}"),
+        )
+        .await;
+        let removed = async {
+            let name = LvName::new(lv_name)
+                .map_err(|e| LvmError::new(ErrorKind::InvalidArgument, e.to_string()))?;
+            self.lvm.remove(vg, &name).await
+        }
+        .await;
+        if let Err(e) = removed {
+            let (busy, code, msg) = (e.kind() == ErrorKind::Busy, code_of(&e), e.to_string());
+            self.notify(kind, id, Phase::DeleteError, format!("{code}: {msg}"))
+                .await;
+            return Err((busy, code, msg));
+        }
         let release = charged.iter().map(|(k, v)| (k.clone(), -v)).collect();
         if let Err(e) = self.quota.charge(project, &release).await {
             tracing::error!(record = %id, error = %e, "quota release failed; a recount will settle it");
@@ -463,20 +482,13 @@ impl Executor {
     }
 
     async fn remove_snapshot(&self, r: SnapshotRecord) -> Result<(), StoreError> {
-        self.notify(
-            Kind::Snapshot,
-            &r.name,
-            Phase::DeleteStart,
-            format!("lvremove {}/{}", r.spec.vg, r.spec.lv_name),
-        )
-        .await;
         let removed = self
             .remove_and_release(
-                &r.spec.vg,
-                &r.spec.lv_name,
+                Kind::Snapshot,
+                &r.name,
+                (&r.spec.vg, &r.spec.lv_name),
                 &r.spec.project,
                 &r.spec.quota_charged,
-                &r.name,
             )
             .await;
         match removed {
@@ -496,16 +508,7 @@ impl Executor {
                 )
                 .await;
             }
-            Err(e) => {
-                let busy = e.kind() == ErrorKind::Busy;
-                let (code, msg) = (code_of(&e), e.to_string());
-                self.notify(
-                    Kind::Snapshot,
-                    &r.name,
-                    Phase::DeleteError,
-                    format!("{code}: {msg}"),
-                )
-                .await;
+            Err((busy, code, msg)) => {
                 self.set_snapshot(&r.name, |s| {
                     // Cinder: busy goes back to available; anything else is error_deleting.
                     s.status = if busy {
@@ -609,20 +612,13 @@ impl Executor {
     }
 
     async fn remove_volume(&self, v: VolumeRecord) -> Result<(), StoreError> {
-        self.notify(
-            Kind::Volume,
-            &v.name,
-            Phase::DeleteStart,
-            format!("lvremove {}/{}", v.spec.vg, v.spec.lv_name),
-        )
-        .await;
         let removed = self
             .remove_and_release(
-                &v.spec.vg,
-                &v.spec.lv_name,
+                Kind::Volume,
+                &v.name,
+                (&v.spec.vg, &v.spec.lv_name),
                 &v.spec.project,
                 &v.spec.quota_charged,
-                &v.name,
             )
             .await;
         match removed {
@@ -641,17 +637,9 @@ impl Executor {
                 )
                 .await;
             }
-            Err(e) => {
-                let busy = e.kind() == ErrorKind::Busy;
-                let (code, msg) = (code_of(&e), e.to_string());
-                self.notify(
-                    Kind::Volume,
-                    &v.name,
-                    Phase::DeleteError,
-                    format!("{code}: {msg}"),
-                )
-                .await;
+            Err((busy, code, msg)) => {
                 self.set_volume(&v.name, |s| {
+                    // Cinder: busy goes back to available; anything else is error_deleting.
                     s.status = if busy {
                         VolumeState::Available
                     } else {
