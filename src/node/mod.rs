@@ -7,6 +7,7 @@ pub mod data;
 pub mod events;
 mod executor;
 pub mod host;
+mod volumes;
 
 pub use data::{Access, DataPath, Stats};
 pub use events::{EventSink, Phase, RecordEvent};
