@@ -5,15 +5,19 @@
 //! - [`csi`]: thin gRPC glue, one file per CSI service;
 //! - [`cli`]: the `lvsnap` command line and process wiring;
 //! - [`config`]: validated configuration shared by all modes;
-//! - [`server`]: serving the CSI services on a Unix socket.
+//! - [`server`]: serving the CSI services on a Unix socket;
+//! - [`driver`]: the one assembly of a running driver.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod controller;
 pub mod csi;
+pub mod driver;
+pub mod failpoint;
 pub mod lvm;
 pub mod node;
 pub mod proto;

@@ -37,15 +37,9 @@ async fn node(cluster: &Cluster) -> Node {
         store.clone(),
         quota,
         lvm.clone(),
-        NodeSettings {
-            node_id: "n1".into(),
-            vg: "vg0".into(),
-            thin_pool: None,
-            reap_orphans: false,
-            resync: Duration::from_secs(60),
-        },
+        NodeSettings::new("n1", "vg0"),
     )
-    .with_events(Arc::new(KubeEvents::new(client, "n1")));
+    .with_events(Arc::new(KubeEvents::new(client, "lvsnap.io/node", "n1")));
     executor.report_capacity().await;
     tasks.push(tokio::spawn(executor.run()));
     Node {

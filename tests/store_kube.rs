@@ -88,7 +88,10 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
     // Status written through the main resource is ignored...
     let mut with_status = created.clone();
     with_status.status = Some(LvmVolumeStatus {
-        status: VolumeState::Available,
+        life: lvsnap::records::Lifecycle {
+            status: VolumeState::Available,
+            ..Default::default()
+        },
         ..Default::default()
     });
     with_status.spec.size_bytes *= 2;
@@ -101,7 +104,10 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
     let mut status_write = replaced.clone();
     status_write.spec.size_bytes = 1;
     status_write.status = Some(LvmVolumeStatus {
-        status: VolumeState::Available,
+        life: lvsnap::records::Lifecycle {
+            status: VolumeState::Available,
+            ..Default::default()
+        },
         ..Default::default()
     });
     let after = api.replace_status("v1", &pp, &status_write).await.unwrap();
@@ -109,7 +115,7 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
         after.spec.size_bytes, replaced.spec.size_bytes,
         "/status ignores spec"
     );
-    assert_eq!(after.status.unwrap().status, VolumeState::Available);
+    assert_eq!(after.status.unwrap().life.status, VolumeState::Available);
 
     // A stale resourceVersion is a 409 Conflict, on both endpoints.
     let err = api.replace("v1", &pp, &created).await.unwrap_err();
@@ -209,15 +215,15 @@ async fn a_node_watch_delivers_changes_made_by_another_process() {
     let _tasks = node_store.spawn_watch(Some("n1"));
     let controller_store = KubeStore::new(server.client()); // another process
     controller_store
-        .create_snapshot(&store_suite::snapshot("s-n1a", "c-n1a", "v", "p"))
+        .insert_snapshot(&store_suite::snapshot("s-n1a", "c-n1a", "v", "p"))
         .await
         .unwrap();
     let mut elsewhere = store_suite::snapshot("s-n2", "c-n2", "v", "p");
     elsewhere.spec.node = "n2".into();
-    controller_store.create_snapshot(&elsewhere).await.unwrap();
+    controller_store.insert_snapshot(&elsewhere).await.unwrap();
     let mut mine = store_suite::snapshot("s-n1b", "c-n1b", "v", "p");
     mine.spec.node = "n1".into();
-    controller_store.create_snapshot(&mine).await.unwrap();
+    controller_store.insert_snapshot(&mine).await.unwrap();
     let mut seen = Vec::new();
     while !seen.contains(&"s-n1b".to_string()) {
         let c = tokio::time::timeout(std::time::Duration::from_secs(10), changes.recv())

@@ -38,7 +38,7 @@ async fn records_survive_reopen() {
     {
         let store = SqliteStore::open(dir.path()).unwrap();
         store
-            .create_volume(&store_suite::volume("v1", "pvc", "n1", "p1"))
+            .insert_volume(&store_suite::volume("v1", "pvc", "n1", "p1"))
             .await
             .unwrap();
     }
@@ -61,7 +61,7 @@ async fn a_corrupt_row_is_a_typed_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path()).unwrap();
     store
-        .create_snapshot(&store_suite::snapshot("s1", "c1", "v1", "p1"))
+        .insert_snapshot(&store_suite::snapshot("s1", "c1", "v1", "p1"))
         .await
         .unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("lvsnap.db")).unwrap();

@@ -124,7 +124,7 @@ async fn thick_snapshot_keeps_the_data_of_its_time() {
     let (name, tag) = snap();
     let s = timed(
         "lvcreate thick snapshot",
-        lvm.create_snapshot(vg(), &origin, &name, None, std::slice::from_ref(&tag)),
+        lvm.lvcreate_snapshot(vg(), &origin, &name, None, std::slice::from_ref(&tag)),
     )
     .await
     .unwrap();
@@ -188,7 +188,7 @@ async fn thin_snapshot_is_active_and_keeps_the_data_of_its_time() {
     let (name, tag) = snap();
     let s = timed(
         "lvcreate thin snapshot",
-        lvm.create_snapshot(vg(), &origin, &name, None, std::slice::from_ref(&tag)),
+        lvm.lvcreate_snapshot(vg(), &origin, &name, None, std::slice::from_ref(&tag)),
     )
     .await
     .unwrap();
@@ -235,7 +235,7 @@ async fn snapshot_of_missing_origin_is_not_found() {
     let (origin, _) = vol();
     let (name, tag) = snap();
     let err = lvm
-        .create_snapshot(vg(), &origin, &name, None, &[tag])
+        .lvcreate_snapshot(vg(), &origin, &name, None, &[tag])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
@@ -273,7 +273,7 @@ async fn snapshot_larger_than_free_space_is_insufficient_space() {
         .unwrap();
     let (name, _) = snap();
     let err = lvm
-        .create_snapshot(vg(), &origin, &name, None, &[])
+        .lvcreate_snapshot(vg(), &origin, &name, None, &[])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InsufficientSpace, "{err}");
@@ -338,7 +338,7 @@ async fn real_reports_parse_including_an_invalidated_snapshot() {
         .unwrap();
     let (name, _) = snap();
     let s = lvm
-        .create_snapshot(vg(), &origin, &name, Some(4 * MIB), &[])
+        .lvcreate_snapshot(vg(), &origin, &name, Some(4 * MIB), &[])
         .await
         .unwrap();
     assert_eq!(s.size_bytes, 4 * MIB);

@@ -234,7 +234,7 @@ async fn controller_scaled(
     let store = KubeStore::new(api.client());
     for i in 0..records {
         store
-            .create_snapshot(&super::scale::record(i, "bench-scale-vol"))
+            .insert_snapshot(&super::scale::record(i, "bench-scale-vol"))
             .await?;
     }
     let env = env_of(setup, kubeconfig);

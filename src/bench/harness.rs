@@ -1,6 +1,5 @@
-//! The driver under test, started in this process as all-in-one starts it
-//! (store, quota engine, node executor, controller; Identity and Controller
-//! on a Unix socket: the bench makes no Node calls), or a running driver
+//! The driver under test, started in this process through the same
+//! assembly as `lvsnap all-in-one` (`driver::DriverBuilder`), or a running driver
 //! reached through `--endpoint`. Either way the bench is a gRPC client on
 //! the socket, like the Kubernetes sidecars.
 use std::collections::HashMap;
@@ -13,14 +12,12 @@ use anyhow::Context as _;
 use super::WorkDir;
 use crate::client::CsiClients;
 use crate::config::Mode;
-use crate::controller::{Controller, ControllerConfig};
-use crate::csi::{ControllerService, IdentityService};
+use crate::controller::ControllerConfig;
+use crate::driver::{ControllerParts, DriverBuilder, NodeParts};
 use crate::lvm::{CommandRunner, FakeRunner, Lvm, LvmConfig};
-use crate::node::{Executor, NodeSettings};
+use crate::node::NodeSettings;
 use crate::proto::v1 as csi;
-use crate::proto::v1::controller_server::ControllerServer;
-use crate::proto::v1::identity_server::IdentityServer;
-use crate::quota::{QuotaConfig, QuotaEngine, system_clock};
+use crate::quota::QuotaConfig;
 use crate::store::fake_api::FakeApiServer;
 use crate::store::{KubeStore, SqliteStore, Store};
 
@@ -122,39 +119,29 @@ impl Target {
             }
             LvmKind::Real { vg, runner, config } => (Lvm::new(runner, config), vg, None),
         };
-        let executor = Executor::new(
-            node_store.clone(),
-            QuotaEngine::new(node_store, quota_config(), system_clock()),
-            lvm,
-            NodeSettings {
-                node_id: NODE.into(),
-                vg: vg.clone(),
-                thin_pool: None,
-                reap_orphans: false,
-                resync,
-            },
-        );
-        executor.report_capacity().await;
-        tasks.push(tokio::spawn(executor.run()));
-        let controller = Controller {
-            store: controller_store.clone(),
-            quota: QuotaEngine::new(controller_store.clone(), quota_config(), system_clock()),
-            config: ControllerConfig {
-                default_project: "bench".into(),
-                // Real LVM under emulation can be slow; the answer must not
-                // be "not yet" because of the bench's own timeout.
-                wait_timeout: Duration::from_secs(50),
-                ..ControllerConfig::default()
-            },
-        };
+        let mut settings = NodeSettings::new(NODE, vg.clone());
+        settings.resync = resync;
+        let mut node = NodeParts::new(settings, lvm);
+        node.store = Some(node_store);
+        let mut builder =
+            DriverBuilder::new(Mode::AllInOne, "bench.lvsnap.io", controller_store.clone());
+        builder.quota = quota_config();
+        builder.node = Some(node);
+        builder.controller = Some(ControllerParts::new(ControllerConfig {
+            default_project: "bench".into(),
+            // Real LVM under emulation can be slow; the answer must not
+            // be "not yet" because of the bench's own timeout.
+            wait_timeout: Duration::from_secs(50),
+            ..ControllerConfig::default()
+        }));
+        let mut driver = builder.build();
+        if let Some(executor) = &driver.executor {
+            executor.report_capacity().await;
+        }
+        tasks.extend(driver.spawn_tasks());
         let socket_path = dir.path.join("csi.sock");
         let socket = crate::server::bind(&socket_path).await?;
-        let router = tonic::transport::Server::builder()
-            .add_service(IdentityServer::new(IdentityService::new(
-                "bench.lvsnap.io",
-                Mode::AllInOne,
-            )))
-            .add_service(ControllerServer::new(ControllerService::new(controller)));
+        let router = driver.router;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             let shutdown = async {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::harness::{NODE, Target};
 use super::{Latency, Memory, memory_of};
 use crate::proto::v1 as csi;
-use crate::records::{LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState};
+use crate::records::{Lifecycle, LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState, now_rfc3339};
 use crate::store::{Record, Store};
 
 pub const PAGE: i32 = 500;
@@ -69,12 +69,14 @@ pub fn record(i: usize, volume: &str) -> Record<LvmSnapshotSpec, LvmSnapshotStat
                 .collect(),
         },
         LvmSnapshotStatus {
-            status: SnapshotState::Available,
-            progress: "100%".into(),
+            life: Lifecycle {
+                status: SnapshotState::Available,
+                progress: "100%".into(),
+                created_at: now_rfc3339(),
+                ..Default::default()
+            },
             ready_to_use: true,
-            creation_time: crate::controller::now_rfc3339(),
             size_bytes: 4 << 20,
-            ..Default::default()
         },
     )
 }
@@ -138,7 +140,7 @@ pub async fn run(
     for &size in sizes {
         let t = Instant::now();
         for i in have..size {
-            store.create_snapshot(&record(i, &volume)).await?;
+            store.insert_snapshot(&record(i, &volume)).await?;
         }
         let inserted = size.saturating_sub(have);
         let insert_per_s = inserted as f64 / t.elapsed().as_secs_f64().max(1e-9);

@@ -83,7 +83,7 @@ pub(super) async fn snapshot_list(args: AdminArgs) -> anyhow::Result<()> {
             vec![
                 s.name,
                 s.spec.source_volume_id,
-                s.status.status.as_str().to_string(),
+                s.status.life.status.as_str().to_string(),
                 s.spec.display_name,
                 s.spec.volume_size.to_string(),
             ]

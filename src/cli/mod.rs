@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod admin;
+#[cfg(feature = "bench")]
 mod bench;
 mod client;
 mod serve;
@@ -32,11 +33,14 @@ pub struct Cli {
 /// The serving and admin commands, plus `bench` (kept apart so the serving
 /// code's exhaustive matches on [`Command`] do not see it).
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum TopCommand {
     #[command(flatten)]
     Driver(Command),
     /// Measure the driver: controller overhead, real LVM, concurrency with
     /// quota, ListSnapshots at scale, footprint (see docs/performance.md).
+    /// Built only with the `bench` feature.
+    #[cfg(feature = "bench")]
     Bench(bench::BenchCmd),
 }
 
@@ -47,6 +51,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Serve CSI Identity + Controller: validation, placement, quota, records.
     Controller(ControllerCmd),
@@ -77,6 +82,11 @@ pub struct ServeArgs {
     /// The CSI driver name reported by GetPluginInfo.
     #[arg(long, env = "LVSNAP_DRIVER_NAME", default_value = DEFAULT_DRIVER_NAME)]
     pub driver_name: String,
+    /// Testing only: abort the process at this point (see `failpoint::points`)
+    /// to prove a crash leaks no quota and loses no LV.
+    #[cfg(feature = "testing")]
+    #[arg(long, env = "LVSNAP_FAILPOINT", hide = true)]
+    pub failpoint: Option<String>,
 }
 
 /// Flags of the node side (node and all-in-one).
@@ -105,9 +115,14 @@ pub struct NodeArgs {
     /// Thin pool (in --vg) for new volumes; unset: thick (linear) volumes.
     #[arg(long, env = "LVSNAP_THIN_POOL")]
     pub thin_pool: Option<String>,
-    /// Remove LVs tagged by lvsnap that no record claims (default: report them).
+    /// Remove LVs tagged by lvsnap that no record claims (default: report
+    /// them). Only with a complete view (every listing succeeded), never an
+    /// open LV, never one younger than --orphan-grace.
     #[arg(long, env = "LVSNAP_REAP_ORPHANS")]
     pub reap_orphans: bool,
+    /// An orphan LV younger than this (by lv_time) is never reaped.
+    #[arg(long, env = "LVSNAP_ORPHAN_GRACE", default_value = "10m")]
+    pub orphan_grace: String,
     /// How often the node reports its VG capacity and resyncs its records
     /// (it also does after every change).
     #[arg(long, env = "LVSNAP_CAPACITY_INTERVAL", default_value = "60s")]
@@ -161,15 +176,40 @@ pub struct ControllerArgs {
     /// before they are purged.
     #[arg(long, env = "LVSNAP_DELETED_RETENTION", default_value = "168h")]
     pub deleted_retention: String,
-    /// How often expired reservations are settled and soft-deleted records
-    /// past their retention purged.
+    /// How often expired reservations are settled, failed creates nobody
+    /// asked for again released, and soft-deleted records past their
+    /// retention purged.
     #[arg(long, env = "LVSNAP_SWEEP_INTERVAL", default_value = "60s")]
     pub sweep_interval: String,
-    /// Testing only: abort the process at this point of CreateSnapshot
-    /// (snapshot-after-reserve, snapshot-after-record) to prove a crash
-    /// leaks no quota.
-    #[arg(long, env = "LVSNAP_FAILPOINT", hide = true)]
-    pub failpoint: Option<String>,
+    /// A create that failed on its node and that the CO does not ask for
+    /// again (it never got the id, so it can never delete it) is released
+    /// (record deleted, quota freed) this long after it failed.
+    #[arg(long, env = "LVSNAP_FAILED_CREATE_GRACE", default_value = "15m")]
+    pub failed_create_grace: String,
+    /// A node whose LvmNode heartbeat is older than this gets no new
+    /// volumes, and deletes aimed at it answer UNAVAILABLE naming it.
+    #[arg(long, env = "LVSNAP_NODE_STALE_AFTER", default_value = "5m")]
+    pub node_stale_after: String,
+    /// Kubernetes: run the sweeps only while holding the Lease
+    /// `--leader-election-name` (several controller replicas, one sweeper).
+    #[arg(long, env = "LVSNAP_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// The Lease's namespace (default: the pod's, from POD_NAMESPACE, else
+    /// the kubeconfig's).
+    #[arg(long, env = "LVSNAP_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    #[arg(
+        long,
+        env = "LVSNAP_LEADER_ELECTION_NAME",
+        default_value = "lvsnap-controller"
+    )]
+    pub leader_election_name: String,
+    /// This replica's identity in the Lease (default: $HOSTNAME, the pod name).
+    #[arg(long, env = "LVSNAP_LEADER_ELECTION_IDENTITY")]
+    pub leader_election_identity: Option<String>,
+    /// How long a leader that stopped renewing keeps the Lease.
+    #[arg(long, env = "LVSNAP_LEADER_ELECTION_DURATION", default_value = "15s")]
+    pub leader_election_duration: String,
 }
 
 #[derive(Debug, Args)]
@@ -211,8 +251,10 @@ pub fn main() -> ExitCode {
     }
 }
 
+#[allow(clippy::infallible_destructuring_match)] // without `bench` one arm is left
 fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
+        #[cfg(feature = "bench")]
         TopCommand::Bench(cmd) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -1,29 +1,29 @@
 //! Wires a serving mode together: validate flags, check dependencies, bind
 //! the socket, serve until SIGTERM/SIGINT.
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::FutureExt;
 
 use super::{Command, ControllerArgs, NodeArgs, ServeArgs};
 use crate::config::{self, ConfigError, Endpoint, Mode};
-use crate::controller::{Controller, ControllerConfig};
-use crate::csi::IdentityService;
-use crate::csi::{ControllerService, NodeService};
+use crate::controller::ControllerConfig;
+use crate::driver::{ControllerParts, DriverBuilder, NodeParts};
+use crate::failpoint::Failpoints;
 use crate::lvm::{Lvm, LvmConfig};
-use crate::node::{DataPath, Executor, Host, NodeSettings};
-use crate::proto::v1::controller_server::ControllerServer;
-use crate::proto::v1::identity_server::IdentityServer;
-use crate::proto::v1::node_server::NodeServer;
-use crate::quota::{QuotaConfig, QuotaEngine, parse_duration, system_clock};
-use crate::store::{KubeEvents, KubeStore, SqliteStore, Store};
+use crate::node::NodeSettings;
+use crate::quota::{QuotaConfig, parse_duration};
+use crate::store::lease::{LeaseConfig, spawn_election};
+use crate::store::{KubeCluster, KubeEvents, KubeStore, SqliteStore, Store};
 
 /// The node side's validated flags.
 struct NodeConfig {
     node_id: String,
     vg: String,
     lvm: LvmConfig,
-    capacity_interval: std::time::Duration,
+    capacity_interval: Duration,
+    orphan_grace: Duration,
 }
 
 fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
@@ -46,11 +46,14 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
             "must be longer than 0s",
         ));
     }
+    let orphan_grace =
+        parse_duration(&args.orphan_grace).map_err(|e| ConfigError::new("orphan-grace", e))?;
     Ok(NodeConfig {
         node_id,
         vg,
         lvm,
         capacity_interval,
+        orphan_grace,
     })
 }
 
@@ -133,23 +136,28 @@ fn quota_config(args: &ControllerArgs) -> Result<(QuotaConfig, ControllerConfig)
     }
     let deleted_retention = parse_duration(&args.deleted_retention)
         .map_err(|e| ConfigError::new("deleted-retention", e))?;
-    let failpoint = args
-        .failpoint
-        .as_deref()
-        .map(str::parse)
-        .transpose()
-        .map_err(|e: String| ConfigError::new("failpoint", e))?;
+    let failed_create_grace = parse_duration(&args.failed_create_grace)
+        .map_err(|e| ConfigError::new("failed-create-grace", e))?;
+    let node_stale_after = parse_duration(&args.node_stale_after)
+        .map_err(|e| ConfigError::new("node-stale-after", e))?;
+    if node_stale_after.is_zero() {
+        return Err(ConfigError::new(
+            "node-stale-after",
+            "must be longer than 0s",
+        ));
+    }
     let controller = ControllerConfig {
         default_project: args.default_project.clone(),
         wait_timeout,
         deleted_retention,
-        failpoint,
+        failed_create_grace,
+        node_stale_after,
     };
     Ok((config, controller))
 }
 
 /// --sweep-interval, validated.
-fn sweep_interval(args: &ControllerArgs) -> Result<std::time::Duration, ConfigError> {
+fn sweep_interval(args: &ControllerArgs) -> Result<Duration, ConfigError> {
     let d =
         parse_duration(&args.sweep_interval).map_err(|e| ConfigError::new("sweep-interval", e))?;
     if d.is_zero() {
@@ -158,122 +166,99 @@ fn sweep_interval(args: &ControllerArgs) -> Result<std::time::Duration, ConfigEr
     Ok(d)
 }
 
-/// Every --sweep-interval: Cinder's periodic reservation expiry (claimed
-/// reservations committed, the rest rolled back) and the purge of
-/// soft-deleted records past their retention.
-fn spawn_sweeps(controller: Controller, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        loop {
-            tick.tick().await;
-            match controller.quota.expire().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(expired = n, "rolled back expired quota reservations"),
-                Err(e) => tracing::warn!(error = %e, "quota reservation sweep failed"),
-            }
-            match controller.purge_deleted(chrono::Utc::now()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(purged = n, "purged deleted records past retention"),
-                Err(e) => tracing::warn!(error = %e, "purge of deleted records failed"),
-            }
-        }
-    });
+/// The failpoint armed by the hidden `--failpoint` flag (testing builds).
+#[cfg(feature = "testing")]
+fn failpoints(serve: &ServeArgs) -> Result<Failpoints, ConfigError> {
+    let f = Failpoints::default();
+    if let Some(point) = &serve.failpoint {
+        f.arm(point, crate::failpoint::Action::Abort)
+            .map_err(|e| ConfigError::new("failpoint", e))?;
+    }
+    Ok(f)
 }
 
-/// Where the records live: Kubernetes (controller, node) or SQLite (all-in-one).
-enum Backend {
-    Kube(kube::Client),
-    Sqlite,
+#[cfg(not(feature = "testing"))]
+fn failpoints(_serve: &ServeArgs) -> Result<Failpoints, ConfigError> {
+    Ok(Failpoints::default())
+}
+
+/// The Lease this controller replica competes for.
+fn lease_config(args: &ControllerArgs, client: &kube::Client) -> Result<LeaseConfig, ConfigError> {
+    let duration = parse_duration(&args.leader_election_duration)
+        .map_err(|e| ConfigError::new("leader-election-duration", e))?;
+    if duration < Duration::from_secs(3) {
+        return Err(ConfigError::new(
+            "leader-election-duration",
+            "must be at least 3s",
+        ));
+    }
+    let namespace = args
+        .leader_election_namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let identity = args
+        .leader_election_identity
+        .clone()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| format!("lvsnap-{}", uuid::Uuid::new_v4()));
+    Ok(LeaseConfig {
+        namespace,
+        name: args.leader_election_name.clone(),
+        identity,
+        duration,
+        retry: duration / 3,
+    })
 }
 
 pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Result<()> {
-    let (mode, serve, controller, node) = match command {
+    let (mode, serve, controller_args, node_args) = match command {
         Command::Controller(c) => (Mode::Controller, c.serve, Some(c.controller), None),
         Command::Node(c) => (Mode::Node, c.serve, None, Some(c.node)),
         Command::AllInOne(c) => (Mode::AllInOne, c.serve, Some(c.controller), Some(c.node)),
         _ => anyhow::bail!("not a serving mode"),
     };
-    let ServeArgs {
-        endpoint,
-        driver_name,
-    } = serve;
     // Validate everything before anything is created on disk.
-    let endpoint = Endpoint::parse(&endpoint)?;
-    if driver_name.trim().is_empty() {
+    let endpoint = Endpoint::parse(&serve.endpoint)?;
+    if serve.driver_name.trim().is_empty() {
         return Err(ConfigError::new("driver-name", "must not be empty").into());
     }
-    let quota = controller.as_ref().map(quota_config).transpose()?;
-    let sweep_every = controller.as_ref().map(sweep_interval).transpose()?;
-    let node_args = node;
+    let failpoints = failpoints(&serve)?;
+    let quota = controller_args.as_ref().map(quota_config).transpose()?;
+    let sweep_every = controller_args.as_ref().map(sweep_interval).transpose()?;
     let node = node_args.as_ref().map(node_config).transpose()?;
-    let mut identity = IdentityService::new(driver_name, mode);
-    if let Some(node) = &node {
-        let lvm = Arc::new(Lvm::system(node.lvm.clone()));
+    let lvm = node.as_ref().map(|n| Lvm::system(n.lvm.clone()));
+    if let (Some(node), Some(lvm)) = (&node, &lvm) {
         lvm.vg(&node.vg).await.map_err(|e| {
             ConfigError::new(
                 "vg",
                 format!("volume group {:?} is not usable: {e}", node.vg),
             )
         })?;
-        let vg = node.vg.clone();
-        identity = identity.with_check(
-            "volume group",
-            Arc::new(move || {
-                let (lvm, vg) = (lvm.clone(), vg.clone());
-                async move { lvm.vg(&vg).await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
-            }),
-        );
     }
-    let backend = match mode {
-        // In-cluster service account, else KUBECONFIG / ~/.kube/config. No
-        // request is made yet: Probe reports whether the API answers.
-        Mode::Controller | Mode::Node => Backend::Kube(kube::Client::try_default().await.map_err(
+    // Controller and node keep records in Kubernetes (in-cluster service
+    // account, else KUBECONFIG); all-in-one in SQLite. No request is made yet.
+    let client = match mode {
+        Mode::Controller | Mode::Node => Some(kube::Client::try_default().await.map_err(
             |e| anyhow::anyhow!("kubernetes: no usable client configuration (in-cluster service account or KUBECONFIG): {e}"),
         )?),
-        Mode::AllInOne => Backend::Sqlite,
+        Mode::AllInOne => None,
     };
-
-    if let Backend::Kube(client) = &backend {
-        let client = client.clone();
-        identity = identity.with_check(
-            "kubernetes API",
-            Arc::new(move || {
-                let client = client.clone();
-                async move {
-                    client
-                        .apiserver_version()
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| e.to_string())
-                }
-                .boxed()
-            }),
-        );
-    }
+    let lease = match (&client, &controller_args) {
+        (Some(client), Some(args)) if args.leader_election => Some(lease_config(args, client)?),
+        _ => None,
+    };
 
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
-    let mut router = tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
-    if let Some(node) = &node {
-        let data = DataPath::new(
-            node.vg.clone(),
-            Lvm::system(node.lvm.clone()),
-            Host::default(),
-        );
-        router = router.add_service(NodeServer::new(NodeService::new(
-            node.node_id.clone(),
-            data,
-        )));
-    }
-
-    let store: Arc<dyn Store> = match &backend {
-        Backend::Kube(client) => {
+    let store: Arc<dyn Store> = match &client {
+        Some(client) => {
             let store = KubeStore::new(client.clone());
             // The controller hears every record (its waits); a node only its own.
             store.spawn_watch(node.as_ref().map(|n| n.node_id.as_str()));
             Arc::new(store)
         }
-        Backend::Sqlite => {
+        None => {
             let dir = node_args
                 .as_ref()
                 .map(|a| a.state_dir.clone())
@@ -285,53 +270,70 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         }
     };
     let (quota_config, controller_config) = quota.unzip();
-    let engine = QuotaEngine::new(
-        store.clone(),
-        quota_config.unwrap_or_default(),
-        system_clock(),
-    );
-
-    // The node side: the executor reconciling this node's records.
-    if let (Some(args), Some(node)) = (node_args.as_ref(), node.as_ref()) {
-        let mut executor = Executor::new(
-            store.clone(),
-            engine.clone(),
-            Lvm::system(node.lvm.clone()),
-            NodeSettings {
-                node_id: node.node_id.clone(),
-                vg: node.vg.clone(),
-                thin_pool: args.thin_pool.clone(),
-                reap_orphans: args.reap_orphans,
-                resync: node.capacity_interval,
-            },
-        );
-        if let Backend::Kube(client) = &backend {
-            executor =
-                executor.with_events(Arc::new(KubeEvents::new(client.clone(), &node.node_id)));
+    let mut builder = DriverBuilder::new(mode, serve.driver_name.clone(), store);
+    builder.quota = quota_config.unwrap_or_default();
+    builder.failpoints = failpoints;
+    if let (Some(args), Some(node), Some(lvm)) = (node_args.as_ref(), node, lvm) {
+        let mut settings = NodeSettings::new(node.node_id.clone(), node.vg.clone());
+        settings.thin_pool = args.thin_pool.clone();
+        settings.reap_orphans = args.reap_orphans;
+        settings.orphan_grace = node.orphan_grace;
+        settings.resync = node.capacity_interval;
+        let mut parts = NodeParts::new(settings, lvm);
+        if let Some(client) = &client {
+            parts.events = Arc::new(KubeEvents::new(
+                client.clone(),
+                "lvsnap.io/node",
+                &node.node_id,
+            ));
         }
-        executor.report_capacity().await;
-        tokio::spawn(executor.run());
+        builder.node = Some(parts);
     }
-
-    // The controller side: CSI Controller service, waits, sweeps.
     if let Some(config) = controller_config {
-        let controller = Controller {
-            store,
-            quota: engine,
-            config,
-        };
-        spawn_sweeps(
-            controller.clone(),
-            sweep_every.unwrap_or(std::time::Duration::from_secs(60)),
-        );
-        router = router.add_service(ControllerServer::new(ControllerService::new(controller)));
+        let mut parts = ControllerParts::new(config);
+        parts.sweep_every = sweep_every.unwrap_or(Duration::from_secs(60));
+        if let Some(client) = &client {
+            parts.cluster = Arc::new(KubeCluster::new(client.clone()));
+            let instance = lease
+                .as_ref()
+                .map(|l| l.identity.clone())
+                .unwrap_or_else(|| "controller".into());
+            parts.events = Arc::new(KubeEvents::new(
+                client.clone(),
+                "lvsnap.io/controller",
+                &instance,
+            ));
+            // The controller may report not-ready while the API is unreachable.
+            let check_client = client.clone();
+            builder.checks.push((
+                "kubernetes API",
+                Arc::new(move || {
+                    let client = check_client.clone();
+                    async move {
+                        client
+                            .apiserver_version()
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                    .boxed()
+                }),
+            ));
+            if let Some(lease) = lease {
+                let (leadership, _task) = spawn_election(client.clone(), lease);
+                parts.leadership = leadership;
+            }
+        }
+        builder.controller = Some(parts);
     }
+    let mut driver = builder.build();
+    let _tasks = driver.spawn_tasks();
     tracing::info!(
         mode = mode.as_str(),
         version = env!("CARGO_PKG_VERSION"),
         "lvsnap starting"
     );
-    crate::server::serve(router, socket, crate::server::shutdown_signal())
+    crate::server::serve(driver.router, socket, crate::server::shutdown_signal())
         .await
         .context("serving CSI")?;
     tracing::info!("lvsnap stopped");

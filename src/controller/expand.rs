@@ -1,25 +1,15 @@
-//! ControllerExpandVolume: Cinder's extend. The added gigabytes are charged
-//! first (over quota → RESOURCE_EXHAUSTED, nothing changes), the record goes
-//! `extending` with the target size, the owning node runs lvextend and puts
-//! it back to `available` with the new size, or, when lvextend fails,
-//! releases the added gigabytes and records the error.
-use super::params;
+//! ControllerExpandVolume: Cinder's extend. The added gigabytes are reserved
+//! (over quota → RESOURCE_EXHAUSTED, nothing changes), the record goes
+//! `extending` with the target size and claims the reservation, which is
+//! then committed (a controller dying in between leaves a claimed
+//! reservation the sweep commits); the owning node runs lvextend and puts
+//! the record back to `available` with the new size, or, when lvextend
+//! fails, releases the added gigabytes and records the error.
 use super::volume::size_for;
-use super::{Controller, ControllerError};
-use crate::quota::gib_ceil;
-use crate::records::VolumeState;
-use crate::store::StoreError;
-
-/// Quota deltas of growing a volume of `volume_type` from `from` to `to` bytes.
-pub fn extend_deltas(volume_type: &str, from: i64, to: i64) -> crate::quota::arith::Deltas {
-    let delta = gib_ceil(to) - gib_ceil(from);
-    let mut d = crate::quota::arith::Deltas::new();
-    if delta > 0 {
-        d.insert("gigabytes".into(), delta);
-        d.insert(format!("gigabytes_{volume_type}"), delta);
-    }
-    d
-}
+use super::{Controller, ControllerError, params, refuse};
+use crate::quota::QuotaEngine;
+use crate::records::{FailureCode, VolumeState};
+use crate::store::{VolumeRecord, modify};
 
 impl Controller {
     /// Grows volume `id` to at least `required` bytes; returns its new size.
@@ -32,41 +22,19 @@ impl Controller {
     ) -> Result<i64, ControllerError> {
         params::check_name("volume_id", id)?;
         let size = size_for(required, limit)?;
-        let mut v = match self.store.get_volume(id).await? {
-            Some(v) if !v.status.deleted => v,
-            _ => return Err(ControllerError::NotFound(format!("volume {id} not found"))),
-        };
-        if v.spec.size_bytes >= size && v.status.status != VolumeState::Extending {
+        let v = self.live_volume(id).await?;
+        if v.spec.size_bytes >= size && v.status.life.status != VolumeState::Extending {
             return Ok(v.spec.size_bytes); // already that big (idempotent)
         }
-        match v.status.status {
+        match v.status.life.status {
             VolumeState::Available => {
-                let deltas = extend_deltas(&v.spec.volume_type, v.spec.size_bytes, size);
-                if !deltas.is_empty() {
-                    self.quota.charge(&v.spec.project, &deltas).await?;
+                if let Some(refused) = self
+                    .unhealthy(&v.spec.node, "the volume can be extended")
+                    .await
+                {
+                    return Err(refused);
                 }
-                v.status.status = VolumeState::Extending;
-                v.status.extend_to = Some(size);
-                v.status.error_code = None;
-                v.status.error_message = None;
-                for (k, d) in &deltas {
-                    *v.spec.quota_charged.entry(k.clone()).or_insert(0) += d;
-                }
-                if let Err(e) = self.store.update_volume(&v).await {
-                    let release = deltas.iter().map(|(k, d)| (k.clone(), -d)).collect();
-                    let _ = self.quota.charge(&v.spec.project, &release).await;
-                    return Err(match e {
-                        StoreError::Conflict { .. } => ControllerError::Aborted(format!(
-                            "volume {id} changed while being extended; retry"
-                        )),
-                        e => e.into(),
-                    });
-                }
-                tracing::info!(
-                    from = v.spec.size_bytes,
-                    to = size,
-                    "volume extend dispatched to its node"
-                );
+                self.dispatch_extend(&v, size).await?;
             }
             VolumeState::Extending if v.status.extend_to.is_some_and(|t| t >= size) => {}
             other => {
@@ -85,12 +53,50 @@ impl Controller {
             ))),
             Some(r) if r.spec.size_bytes >= size => Ok(r.spec.size_bytes),
             Some(r) => Err(ControllerError::Recorded {
-                code: r.status.error_code.unwrap_or_else(|| "INTERNAL".into()),
+                code: r.status.life.error_code.unwrap_or(FailureCode::Internal),
                 message: format!(
                     "extending volume {id} failed: {}",
-                    r.status.error_message.unwrap_or_default()
+                    r.status.life.error_message.unwrap_or_default()
                 ),
             }),
         }
+    }
+
+    /// Reserve, record `extending` claiming the reservation, commit.
+    async fn dispatch_extend(&self, v: &VolumeRecord, size: i64) -> Result<(), ControllerError> {
+        let project = v.spec.project.clone();
+        let deltas = QuotaEngine::extend_deltas(&v.spec.volume_type, v.spec.size_bytes, size);
+        let ids = self.quota.reserve(&project, &deltas).await?;
+        let (claim, charge) = (ids.clone(), deltas.clone());
+        let from = v.spec.size_bytes;
+        let written = self
+            .store
+            .modify_volume(
+                &v.name,
+                modify(move |r: &mut VolumeRecord| {
+                    if r.status.life.status != VolumeState::Available || r.spec.size_bytes != from {
+                        return Err(refuse(ControllerError::Aborted(format!(
+                            "volume {} changed while being extended; retry",
+                            r.name
+                        ))));
+                    }
+                    r.status.life.status = VolumeState::Extending;
+                    r.status.extend_to = Some(size);
+                    r.status.life.clear_error();
+                    for (k, d) in &charge {
+                        *r.spec.quota_charged.entry(k.clone()).or_insert(0) += d;
+                    }
+                    r.spec.quota_reservations.extend(claim.iter().cloned());
+                    Ok(())
+                }),
+            )
+            .await;
+        if let Err(e) = written {
+            self.quota.rollback(&project, &ids).await?;
+            return Err(e.into());
+        }
+        self.quota.commit(&project, &ids).await?;
+        tracing::info!(from, to = size, "volume extend dispatched to its node");
+        Ok(())
     }
 }

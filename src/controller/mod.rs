@@ -2,21 +2,35 @@
 //! Cinder's semantics. Knows no proto and no kube: the CSI glue in
 //! `csi/controller.rs` turns requests into these calls and [`ControllerError`]
 //! into gRPC codes.
+mod delete;
 pub mod expand;
+mod nodes;
 pub mod params;
-mod retention;
+mod placement;
 mod snapshot;
+mod snapshot_list;
+mod source;
+pub mod storage_class;
+mod sweep;
+#[cfg(test)]
+mod tests;
 mod volume;
 mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use nodes::NodeHealth;
+pub use placement::Placement;
 pub use snapshot::{CreateSnapshot, SnapshotPage};
-pub use volume::{CreateVolume, Placement};
+pub use sweep::Swept;
+pub use volume::CreateVolume;
 
+use crate::failpoint::{Failpoints, Halted};
 use crate::quota::{QuotaEngine, QuotaError};
-use crate::store::{Store, StoreError};
+use crate::records::FailureCode;
+use crate::store::{Cluster, EventSink, LogOnly, Phase, RecordEvent, Standalone, Store};
+use crate::store::{Kind, StoreError};
 
 /// Namespace for name-derived record ids (uuid v5): the same CSI name always
 /// gives the same id, which makes creation idempotent and atomic on every
@@ -37,41 +51,11 @@ pub struct ControllerConfig {
     pub wait_timeout: Duration,
     /// How long soft-deleted records are kept before they are purged.
     pub deleted_retention: Duration,
-    /// Testing only: where to abort the process (crash-safety tests).
-    pub failpoint: Option<Failpoint>,
-}
-
-/// Points where a test can make the controller die mid-request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failpoint {
-    /// Quota reserved, no record written yet.
-    SnapshotAfterReserve,
-    /// Record written, reservation not committed yet.
-    SnapshotAfterRecord,
-}
-
-impl std::str::FromStr for Failpoint {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "snapshot-after-reserve" => Ok(Self::SnapshotAfterReserve),
-            "snapshot-after-record" => Ok(Self::SnapshotAfterRecord),
-            other => Err(format!(
-                "{other:?} is not a failpoint (snapshot-after-reserve, snapshot-after-record)"
-            )),
-        }
-    }
-}
-
-impl ControllerConfig {
-    /// Aborts the process (no unwinding, no cleanup: a crash) at `point`
-    /// when it is the configured failpoint.
-    pub(crate) fn failpoint(&self, point: Failpoint) {
-        if self.failpoint == Some(point) {
-            tracing::error!(?point, "failpoint reached: aborting");
-            std::process::abort();
-        }
-    }
+    /// A failed create nobody asked for again is released this long after it failed.
+    pub failed_create_grace: Duration,
+    /// A node whose heartbeat is older than this gets no new volumes, and
+    /// deletes aimed at it answer UNAVAILABLE.
+    pub node_stale_after: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -80,17 +64,79 @@ impl Default for ControllerConfig {
             default_project: "default".into(),
             wait_timeout: Duration::from_secs(20),
             deleted_retention: Duration::from_secs(7 * 86_400),
-            failpoint: None,
+            failed_create_grace: Duration::from_secs(15 * 60),
+            node_stale_after: Duration::from_secs(5 * 60),
         }
     }
 }
 
-/// The one context of the controller: store, quota engine and settings.
+/// The one context of the controller: store, quota engine, the CO's
+/// objects, event sink, settings.
 #[derive(Clone)]
 pub struct Controller {
     pub store: Arc<dyn Store>,
     pub quota: QuotaEngine,
     pub config: ControllerConfig,
+    pub cluster: Arc<dyn Cluster>,
+    pub events: Arc<dyn EventSink>,
+    pub failpoints: Failpoints,
+}
+
+impl Controller {
+    /// A controller on `store` with no CO (all-in-one) and log-only events.
+    pub fn new(store: Arc<dyn Store>, quota: QuotaEngine, config: ControllerConfig) -> Self {
+        Self {
+            store,
+            quota,
+            config,
+            cluster: Arc::new(Standalone),
+            events: Arc::new(LogOnly),
+            failpoints: Failpoints::default(),
+        }
+    }
+
+    pub fn with_cluster(mut self, cluster: Arc<dyn Cluster>) -> Self {
+        self.cluster = cluster;
+        self
+    }
+
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub fn with_failpoints(mut self, failpoints: Failpoints) -> Self {
+        self.failpoints = failpoints;
+        self
+    }
+
+    /// Logs a notification and hands it to the event sink.
+    pub(crate) async fn notify(&self, kind: Kind, id: &str, phase: Phase, note: String) {
+        let event = RecordEvent {
+            kind,
+            id: id.to_string(),
+            phase,
+            note,
+        };
+        if phase.is_error() {
+            tracing::warn!(event = %event.name(), record = %id, note = %event.note, "{}", phase.suffix());
+        } else {
+            tracing::info!(event = %event.name(), record = %id, note = %event.note, "{}", phase.suffix());
+        }
+        self.events.emit(event).await;
+    }
+
+    /// ValidateVolumeCapabilities' lookup: a live volume, else NOT_FOUND.
+    pub async fn live_volume(
+        &self,
+        id: &str,
+    ) -> Result<crate::store::VolumeRecord, ControllerError> {
+        params::check_name("volume_id", id)?;
+        match self.store.get_volume(id).await? {
+            Some(v) if !v.status.life.deleted => Ok(v),
+            _ => Err(ControllerError::NotFound(format!("volume {id} not found"))),
+        }
+    }
 }
 
 /// Domain errors, each with one gRPC code (DESIGN §6).
@@ -116,9 +162,15 @@ pub enum ControllerError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
-    /// The node recorded a failure: its code (a gRPC code name) and message.
+    /// The node recorded a failure: its code and message.
     #[error("{message}")]
-    Recorded { code: String, message: String },
+    Recorded { code: FailureCode, message: String },
+    /// The store failed (its cause kept).
+    #[error(transparent)]
+    Store(StoreError),
+    /// A failpoint stopped the call (tests).
+    #[error(transparent)]
+    Halted(#[from] Halted),
 }
 
 impl From<params::Invalid> for ControllerError {
@@ -133,9 +185,12 @@ impl From<StoreError> for ControllerError {
             StoreError::NotFound { .. } => ControllerError::NotFound(e.to_string()),
             StoreError::AlreadyExists { .. } => ControllerError::AlreadyExists(e.to_string()),
             StoreError::Conflict { .. } => ControllerError::Aborted(e.to_string()),
-            StoreError::Unavailable(_) => ControllerError::Unavailable(e.to_string()),
             StoreError::Invalid { .. } => ControllerError::Invalid(e.to_string()),
-            other => ControllerError::Internal(other.to_string()),
+            StoreError::Aborted(inner) => match inner.downcast::<ControllerError>() {
+                Ok(refused) => *refused,
+                Err(other) => ControllerError::Internal(other.to_string()),
+            },
+            other => ControllerError::Store(other),
         }
     }
 }
@@ -150,130 +205,7 @@ impl From<QuotaError> for ControllerError {
     }
 }
 
-/// Now, RFC 3339 with nanoseconds.
-pub(crate) fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::records::{
-        LvmSnapshotSpec, LvmSnapshotStatus, LvmVolumeSpec, LvmVolumeStatus, SnapshotState,
-        VolumeState,
-    };
-    use crate::store::{Record, SqliteStore};
-
-    fn controller(dir: &std::path::Path) -> Controller {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).expect("sqlite"));
-        Controller {
-            quota: QuotaEngine::new(
-                store.clone(),
-                Default::default(),
-                crate::quota::system_clock(),
-            ),
-            store,
-            config: ControllerConfig {
-                wait_timeout: Duration::from_millis(200),
-                ..Default::default()
-            },
-        }
-    }
-
-    fn volume(
-        id: &str,
-        status: VolumeState,
-        snap: Option<&str>,
-        vol: Option<&str>,
-    ) -> crate::store::VolumeRecord {
-        Record::new(
-            id,
-            LvmVolumeSpec {
-                id: id.into(),
-                csi_name: format!("csi-{id}"),
-                project: "p".into(),
-                node: "n1".into(),
-                vg: "vg0".into(),
-                lv_name: format!("volume-{id}"),
-                size_bytes: 1 << 30,
-                source_snapshot_id: snap.map(str::to_string),
-                source_volume_id: vol.map(str::to_string),
-                ..Default::default()
-            },
-            LvmVolumeStatus {
-                status,
-                ..Default::default()
-            },
-        )
-    }
-
-    /// Cinder's delete lock: while a restore reads a snapshot (or a clone a
-    /// volume), the source cannot be deleted; once it is done, it can.
-    #[tokio::test]
-    async fn a_source_being_read_cannot_be_deleted() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let c = controller(dir.path());
-        c.store
-            .create_volume(&volume("src", VolumeState::Available, None, None))
-            .await
-            .expect("source volume");
-        let snap = Record::new(
-            "snap",
-            LvmSnapshotSpec {
-                id: "snap".into(),
-                csi_name: "csi-snap".into(),
-                source_volume_id: "src".into(),
-                project: "p".into(),
-                node: "n1".into(),
-                vg: "vg0".into(),
-                lv_name: "_snapshot-snap".into(),
-                ..Default::default()
-            },
-            LvmSnapshotStatus {
-                status: SnapshotState::Available,
-                ..Default::default()
-            },
-        );
-        c.store.create_snapshot(&snap).await.expect("snapshot");
-        c.store
-            .create_volume(&volume(
-                "restore",
-                VolumeState::Creating,
-                Some("snap"),
-                None,
-            ))
-            .await
-            .expect("restoring volume");
-        c.store
-            .create_volume(&volume("clone", VolumeState::Creating, None, Some("src")))
-            .await
-            .expect("cloning volume");
-
-        let err = c.delete_snapshot("snap").await.expect_err("busy");
-        assert!(
-            matches!(err, ControllerError::FailedPrecondition(ref m) if m.contains("restore")),
-            "{err:?}"
-        );
-        let err = c.delete_volume("src").await.expect_err("busy");
-        assert!(
-            matches!(err, ControllerError::FailedPrecondition(_)),
-            "{err:?}"
-        );
-
-        // The restore finished: the snapshot may go (to `deleting`, for its node).
-        let mut done = c.store.get_volume("restore").await.unwrap().unwrap();
-        done.status.status = VolumeState::Available;
-        c.store.update_volume(&done).await.expect("update");
-        let _ = c.delete_snapshot("snap").await; // no node here: it stays `deleting`
-        let s = c.store.get_snapshot("snap").await.unwrap().unwrap();
-        assert_eq!(s.status.status, SnapshotState::Deleting);
-    }
-
-    #[test]
-    fn ids_derive_from_names() {
-        assert_eq!(record_id("snapshot", "a"), record_id("snapshot", "a"));
-        assert_ne!(record_id("snapshot", "a"), record_id("volume", "a"));
-        assert_ne!(record_id("snapshot", "a"), record_id("snapshot", "b"));
-        assert!(uuid::Uuid::parse_str(&record_id("volume", "x")).is_ok());
-    }
+/// A `ControllerError` refusing a read-modify-write (it comes back as itself).
+pub(crate) fn refuse(e: ControllerError) -> crate::store::BoxError {
+    Box::new(e)
 }

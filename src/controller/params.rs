@@ -85,6 +85,13 @@ pub fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Thick (linear) or thin LVs, when a StorageClass says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LvType {
+    Thick,
+    Thin,
+}
+
 /// StorageClass parameters of CreateVolume.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeParams {
@@ -92,6 +99,8 @@ pub struct VolumeParams {
     pub volume_type: Option<String>,
     pub vg: Option<String>,
     pub thin_pool: Option<String>,
+    /// `lvType`: thick even on a node with a thin pool, or thin only.
+    pub lv_type: Option<LvType>,
     pub fs_type: Option<String>,
 }
 
@@ -103,14 +112,20 @@ impl VolumeParams {
                 "type" => out.volume_type = Some(type_name(k, v)?),
                 "vg" => out.vg = Some(non_empty(k, v)?),
                 "thinPool" => out.thin_pool = Some(non_empty(k, v)?),
+                "lvType" => out.lv_type = Some(lv_type(v)?),
                 "fsType" | "csi.storage.k8s.io/fstype" => out.fs_type = Some(fs_type(v)?),
                 k if k.starts_with(K8S_PREFIX) => {}
                 k => {
                     return Err(invalid(format!(
-                        "unknown StorageClass parameter {k:?} (known: type, vg, thinPool, fsType)"
+                        "unknown StorageClass parameter {k:?} (known: type, vg, thinPool, lvType, fsType)"
                     )));
                 }
             }
+        }
+        if out.lv_type == Some(LvType::Thick) && out.thin_pool.is_some() {
+            return Err(invalid(
+                "lvType=thick and a thinPool contradict each other; leave thinPool out for thick volumes",
+            ));
         }
         Ok(out)
     }
@@ -191,6 +206,16 @@ fn fs_type(v: &str) -> Result<String, Invalid> {
         "ext4" | "xfs" => Ok(v.to_string()),
         other => Err(invalid(format!(
             "fsType {other:?} is not supported (ext4, xfs)"
+        ))),
+    }
+}
+
+fn lv_type(v: &str) -> Result<LvType, Invalid> {
+    match v {
+        "thick" => Ok(LvType::Thick),
+        "thin" => Ok(LvType::Thin),
+        other => Err(invalid(format!(
+            "lvType {other:?} is not supported (thick, thin)"
         ))),
     }
 }
@@ -289,8 +314,12 @@ mod tests {
         .unwrap();
         assert_eq!(p.volume_type.as_deref(), Some("fast"));
         assert_eq!(p.fs_type.as_deref(), Some("xfs"));
+        let thick = VolumeParams::parse(&map(&[("lvType", "thick")])).unwrap();
+        assert_eq!(thick.lv_type, Some(LvType::Thick));
+        assert!(VolumeParams::parse(&map(&[("lvType", "thick"), ("thinPool", "p")])).is_err());
         for bad in [
             ("color", "red"),
+            ("lvType", "fat"),
             ("fsType", "ntfs"),
             ("type", "a b"),
             ("vg", " "),

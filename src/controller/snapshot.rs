@@ -1,15 +1,23 @@
-//! CreateSnapshot, DeleteSnapshot, ListSnapshots, GetSnapshot with Cinder's
-//! semantics (cinder-semantics §1, §2, §6): validate, idempotency by name,
-//! source checks, reserve, record `creating`/`0%`, re-check the source,
-//! commit, dispatch (the record itself), wait on the node, bounded.
+//! CreateSnapshot and DeleteSnapshot with Cinder's semantics
+//! (cinder-semantics §1, §2, §6): validate, idempotency by name, source
+//! checks, reserve, record `creating`/`0%`, re-check the source, commit,
+//! dispatch (the record itself), wait on the node, bounded. A failed cut
+//! asked for again is dispatched again without new quota.
 use std::collections::HashMap;
 
 use super::params::{self, SnapshotParams, SnapshotSize};
-use super::{Controller, ControllerError, now_rfc3339, record_id, wait};
-use crate::lvm::LvName;
-use crate::quota::gib_ceil;
-use crate::records::{LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState, VolumeState};
-use crate::store::{Kind, Record, SnapshotFilter, SnapshotRecord};
+use super::{Controller, ControllerError, record_id, refuse, wait};
+use crate::failpoint::points;
+use crate::quota::{gib_ceil, release_key};
+use crate::records::{
+    FailureCode, Lifecycle, LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState, VolumeState,
+    snapshot_lv_name,
+};
+use crate::store::{Kind, Presence, Record, SnapshotRecord, StoreError, modify};
+
+/// The VolumeSnapshotContent a request names (external-snapshotter's
+/// `--extra-create-metadata`).
+pub const SNAPSHOT_CONTENT: &str = "csi.storage.k8s.io/volumesnapshotcontent/name";
 
 /// A parsed CreateSnapshot request.
 #[derive(Debug, Clone)]
@@ -41,6 +49,7 @@ impl Controller {
             params::SNAPSHOT_NAMESPACE,
             &self.config.default_project,
         )?;
+        let unwanted = self.unwanted_content(&req.parameters).await;
 
         // Idempotency by name.
         if let Some(existing) = self.store.find_snapshot(&req.name).await? {
@@ -50,7 +59,17 @@ impl Controller {
                     req.name, existing.spec.source_volume_id
                 )));
             }
+            if let Some(why) = unwanted
+                && existing.status.life.is_failed_create()
+            {
+                // Nobody will ask again: release it now (through its node).
+                self.release_failed(&existing).await;
+                return Err(ControllerError::FailedPrecondition(why));
+            }
             return self.redispatch_and_wait(existing).await;
+        }
+        if let Some(why) = unwanted {
+            return Err(ControllerError::FailedPrecondition(why));
         }
 
         let volume = self
@@ -59,8 +78,10 @@ impl Controller {
         let id = record_id("snapshot", &req.name);
         // A soft-deleted record of the same name holds the id: it goes now.
         if let Some(old) = self.store.get_snapshot(&id).await?
-            && old.status.deleted
+            && old.status.life.deleted
         {
+            let key = release_key(Kind::Snapshot, &id);
+            self.quota.forget_release(&old.spec.project, &key).await?;
             self.store.purge_snapshot(&id).await?;
         }
         let volume_size = gib_ceil(volume.spec.size_bytes);
@@ -68,8 +89,7 @@ impl Controller {
             .quota
             .snapshot_deltas(&volume.spec.volume_type, volume_size, 1);
         let reservations = self.quota.reserve(&project, &deltas).await?;
-        self.config
-            .failpoint(super::Failpoint::SnapshotAfterReserve);
+        self.failpoints.hit(points::SNAPSHOT_AFTER_RESERVE)?;
 
         let thin = volume.spec.thin_pool.is_some();
         let cow = match (thin, p.size) {
@@ -100,26 +120,24 @@ impl Controller {
                 cow_size_bytes: cow,
                 node: volume.spec.node.clone(),
                 vg: volume.spec.vg.clone(),
-                lv_name: LvName::snapshot(uuid).as_str().to_string(),
+                lv_name: snapshot_lv_name(&uuid),
                 group_snapshot_id: None,
                 quota_charged: deltas.clone(),
                 quota_reservations: reservations.clone(),
             },
             LvmSnapshotStatus {
-                status: SnapshotState::Creating,
-                progress: "0%".into(),
-                creation_time: now_rfc3339(),
+                life: Lifecycle::creating(),
                 size_bytes: volume.spec.size_bytes,
                 ..Default::default()
             },
         );
         // Record, re-check the source (Cinder Queens' race fix), commit; any
         // failure in between undoes the record and the reservation.
-        let created = match self.store.create_snapshot(&record).await {
+        let created = match self.store.insert_snapshot(&record).await {
             Ok(r) => r,
             Err(e) => {
                 self.quota.rollback(&project, &reservations).await?;
-                if matches!(e, crate::store::StoreError::AlreadyExists { .. }) {
+                if matches!(e, StoreError::AlreadyExists { .. }) {
                     // A concurrent call with the same name won: answer as it will.
                     return match self.store.find_snapshot(&req.name).await? {
                         Some(r) if r.spec.source_volume_id == req.source_volume_id => {
@@ -134,7 +152,7 @@ impl Controller {
                 return Err(e.into());
             }
         };
-        self.config.failpoint(super::Failpoint::SnapshotAfterRecord);
+        self.failpoints.hit(points::SNAPSHOT_AFTER_RECORD)?;
         let recheck = self
             .live_source(&req.source_volume_id, p.require_detached)
             .await;
@@ -155,6 +173,26 @@ impl Controller {
         self.wait_created(created).await
     }
 
+    /// Kubernetes: why the VolumeSnapshotContent behind this request is no
+    /// longer wanted (gone, or being deleted), if it is not. A CO that cannot
+    /// be asked, or a request naming none, is no reason to refuse.
+    async fn unwanted_content(&self, parameters: &HashMap<String, String>) -> Option<String> {
+        let name = parameters.get(SNAPSHOT_CONTENT)?;
+        match self.cluster.snapshot_content(name).await {
+            Ok(Presence::Present) => None,
+            Ok(Presence::Deleting) => Some(format!(
+                "VolumeSnapshotContent {name} is being deleted: nothing is cut for it"
+            )),
+            Ok(Presence::Gone) => Some(format!(
+                "VolumeSnapshotContent {name} no longer exists: nothing is cut for it"
+            )),
+            Err(e) => {
+                tracing::warn!(content = %name, error = %e, "cannot read the VolumeSnapshotContent; creating anyway");
+                None
+            }
+        }
+    }
+
     /// The source volume, checked as Cinder's `create_snapshot_in_db`.
     async fn live_source(
         &self,
@@ -162,14 +200,14 @@ impl Controller {
         require_detached: bool,
     ) -> Result<crate::store::VolumeRecord, ControllerError> {
         let v = match self.store.get_volume(id).await? {
-            Some(v) if !v.status.deleted => v,
+            Some(v) if !v.status.life.deleted => v,
             _ => {
                 return Err(ControllerError::NotFound(format!(
                     "source volume {id} not found"
                 )));
             }
         };
-        match v.status.status {
+        match v.status.life.status {
             VolumeState::Available => {}
             VolumeState::InUse if !require_detached => {}
             VolumeState::InUse => {
@@ -192,27 +230,45 @@ impl Controller {
         Ok(v)
     }
 
-    /// An existing record of the same name and source: a failed one is
+    /// An existing record of the same name and source: a failed cut is
     /// dispatched again (no new quota), then the current state is answered.
     async fn redispatch_and_wait(
         &self,
-        mut existing: SnapshotRecord,
+        existing: SnapshotRecord,
     ) -> Result<SnapshotRecord, ControllerError> {
-        if existing.status.status == SnapshotState::Error {
-            existing.status.status = SnapshotState::Error
-                .transition(SnapshotState::Creating)
-                .map_err(|e| ControllerError::Internal(e.to_string()))?;
-            existing.status.progress = "0%".into();
-            existing.status.error_code = None;
-            existing.status.error_message = None;
-            existing = self.store.update_snapshot(&existing).await?;
-            tracing::info!(snapshot = %existing.name, "re-dispatching a failed snapshot");
+        let mut current = existing;
+        if current.status.life.is_failed_create() {
+            let updated = self
+                .store
+                .modify_snapshot(
+                    &current.name,
+                    modify(|r: &mut SnapshotRecord| {
+                        if r.status.life.is_failed_create() {
+                            r.status
+                                .life
+                                .transition(SnapshotState::Creating)
+                                .map_err(|e| refuse(ControllerError::Internal(e.to_string())))?;
+                            r.status.life.progress = "0%".into();
+                            r.status.life.clear_error();
+                        }
+                        Ok(())
+                    }),
+                )
+                .await?;
+            let Some(updated) = updated else {
+                return Err(ControllerError::Aborted(format!(
+                    "snapshot {} vanished; retry",
+                    current.name
+                )));
+            };
+            tracing::info!(snapshot = %updated.name, node = %updated.spec.node, "re-dispatching a failed snapshot (no new quota)");
+            current = updated;
         }
-        match existing.status.status {
+        match current.status.life.status {
             SnapshotState::Deleting | SnapshotState::ErrorDeleting => Err(
-                ControllerError::Aborted(format!("snapshot {} is being deleted", existing.name)),
+                ControllerError::Aborted(format!("snapshot {} is being deleted", current.name)),
             ),
-            _ => self.wait_created(existing).await,
+            _ => self.wait_created(current).await,
         }
     }
 
@@ -223,46 +279,38 @@ impl Controller {
         record: SnapshotRecord,
     ) -> Result<SnapshotRecord, ControllerError> {
         let id = record.name.clone();
-        let store = self.store.clone();
-        let done = wait::until(
-            self.store.as_ref(),
+        let store = self.store.as_ref();
+        let done = wait::while_pending(
+            store,
             Kind::Snapshot,
             &id,
             self.config.wait_timeout,
-            || {
-                let (store, id) = (store.clone(), id.clone());
-                async move {
-                    let r = store.get_snapshot(&id).await?;
-                    Ok(match r {
-                        Some(r) if r.status.status != SnapshotState::Creating => Some(r),
-                        Some(_) => None,
-                        None => Some(record_gone(&id)?),
-                    })
-                }
-            },
+            || store.get_snapshot(&id),
+            |r: &SnapshotRecord| r.status.life.status == SnapshotState::Creating,
         )
         .await?;
         let r =
             match done {
-                Some(r) => r,
+                Some(Some(r)) => r,
+                Some(None) => {
+                    return Err(ControllerError::NotFound(format!(
+                        "snapshot {id} vanished while being created"
+                    )));
+                }
                 None => {
                     return self.store.get_snapshot(&id).await?.ok_or_else(|| {
                         ControllerError::NotFound(format!("snapshot {id} vanished"))
                     });
                 }
             };
-        match r.status.status {
+        match r.status.life.status {
             SnapshotState::Error => Err(ControllerError::Recorded {
-                code: r
-                    .status
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| "INTERNAL".into()),
+                code: r.status.life.error_code.unwrap_or(FailureCode::Internal),
                 message: format!(
                     "snapshot {} failed on node {}: {}",
                     r.name,
                     r.spec.node,
-                    r.status.error_message.clone().unwrap_or_default()
+                    r.status.life.error_message.clone().unwrap_or_default()
                 ),
             }),
             _ => Ok(r),
@@ -272,10 +320,10 @@ impl Controller {
     #[tracing::instrument(skip_all, fields(snapshot = %id))]
     pub async fn delete_snapshot(&self, id: &str) -> Result<(), ControllerError> {
         params::check_name("snapshot_id", id)?;
-        let Some(mut r) = self.store.get_snapshot(id).await? else {
+        let Some(r) = self.store.get_snapshot(id).await? else {
             return Ok(()); // unknown: already gone (idempotent)
         };
-        if r.status.deleted {
+        if r.status.life.deleted {
             return Ok(());
         }
         if r.spec.group_snapshot_id.is_some() {
@@ -290,146 +338,11 @@ impl Controller {
                 readers.join(", ")
             )));
         }
-        match r.status.status {
-            SnapshotState::Creating => {
-                return Err(ControllerError::Aborted(format!(
-                    "snapshot {id} is still being created"
-                )));
-            }
-            SnapshotState::Available | SnapshotState::Error | SnapshotState::ErrorDeleting => {
-                r.status.status = r
-                    .status
-                    .status
-                    .transition(SnapshotState::Deleting)
-                    .map_err(|e| ControllerError::Internal(e.to_string()))?;
-                r.status.error_code = None;
-                r.status.error_message = None;
-                self.store.update_snapshot(&r).await?;
-            }
-            SnapshotState::Deleting | SnapshotState::Deleted => {}
-        }
-        let done = wait::while_pending(
-            self.store.as_ref(),
-            Kind::Snapshot,
-            id,
-            self.config.wait_timeout,
-            || self.store.get_snapshot(id),
-            |r: &SnapshotRecord| !r.status.deleted && r.status.status == SnapshotState::Deleting,
-        )
-        .await?;
-        match done {
-            None => Err(ControllerError::Aborted(format!(
-                "snapshot {id} is still being deleted"
-            ))),
-            Some(None) => Ok(()),
-            Some(Some(r)) if r.status.deleted => Ok(()),
-            Some(Some(r)) if r.status.status == SnapshotState::Available => {
-                Err(ControllerError::FailedPrecondition(format!(
-                    "snapshot {id} is busy: {}",
-                    r.status.error_message.unwrap_or_default()
-                )))
-            }
-            Some(Some(r)) => Err(ControllerError::Recorded {
-                code: r.status.error_code.unwrap_or_else(|| "INTERNAL".into()),
-                message: format!(
-                    "deleting snapshot {id} failed: {}",
-                    r.status.error_message.unwrap_or_default()
-                ),
-            }),
-        }
-    }
-
-    /// A page of cut (available) snapshots in id order; `starting_token` is
-    /// the last id of the previous page.
-    pub async fn list_snapshots(
-        &self,
-        snapshot_id: &str,
-        source_volume_id: &str,
-        max_entries: i32,
-        starting_token: &str,
-    ) -> Result<SnapshotPage, ControllerError> {
-        if max_entries < 0 {
-            return Err(ControllerError::Invalid(
-                "max_entries must not be negative".into(),
-            ));
-        }
-        if !starting_token.is_empty() && uuid::Uuid::parse_str(starting_token).is_err() {
-            return Err(ControllerError::Aborted(format!(
-                "invalid starting_token {starting_token:?}"
-            )));
-        }
-        let ready =
-            |r: &SnapshotRecord| r.status.status == SnapshotState::Available && !r.status.deleted;
-        if !snapshot_id.is_empty() {
-            let found = self.store.get_snapshot(snapshot_id).await?;
-            let entries = found
-                .filter(|r| {
-                    ready(r)
-                        && (source_volume_id.is_empty()
-                            || r.spec.source_volume_id == source_volume_id)
-                })
-                .into_iter()
-                .collect();
-            return Ok(SnapshotPage {
-                entries,
-                next_token: String::new(),
-            });
-        }
-        let filter = SnapshotFilter {
-            source_volume_id: (!source_volume_id.is_empty()).then(|| source_volume_id.to_string()),
-            ..Default::default()
-        };
-        let want = if max_entries == 0 {
-            usize::MAX
-        } else {
-            max_entries as usize
-        };
-        let mut entries = Vec::new();
-        let mut after = (!starting_token.is_empty()).then(|| starting_token.to_string());
-        let mut more = false;
-        loop {
-            let page = self
-                .store
-                .list_snapshots(&filter, after.as_deref(), 500)
-                .await?;
-            let exhausted = page.len() < 500;
-            after = page.last().map(|r| r.name.clone());
-            for r in page.into_iter().filter(|r| ready(r)) {
-                if entries.len() == want {
-                    more = true;
-                    break;
-                }
-                entries.push(r);
-            }
-            if more || exhausted {
-                break;
-            }
-        }
-        let next_token = if more {
-            entries.last().map(|r| r.name.clone()).unwrap_or_default()
-        } else {
-            String::new()
-        };
-        Ok(SnapshotPage {
-            entries,
-            next_token,
+        self.delete_tracked(r, id, |r: &SnapshotRecord| {
+            (r.status.life.status == SnapshotState::Creating).then(|| {
+                ControllerError::Aborted(format!("snapshot {} is still being created", r.name))
+            })
         })
+        .await
     }
-
-    /// GetSnapshot: NOT_FOUND for unknown or deleted ids.
-    pub async fn get_snapshot(&self, id: &str) -> Result<SnapshotRecord, ControllerError> {
-        params::check_name("snapshot_id", id)?;
-        match self.store.get_snapshot(id).await? {
-            Some(r) if !r.status.deleted => Ok(r),
-            _ => Err(ControllerError::NotFound(format!(
-                "snapshot {id} not found"
-            ))),
-        }
-    }
-}
-
-fn record_gone(id: &str) -> Result<SnapshotRecord, ControllerError> {
-    Err(ControllerError::NotFound(format!(
-        "snapshot {id} vanished while being created"
-    )))
 }

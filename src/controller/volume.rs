@@ -1,37 +1,25 @@
-//! CreateVolume, DeleteVolume and GetCapacity: quota `{volumes: 1,
-//! gigabytes: size}`, placement from topology or the node with the most free
-//! space, a record for the node to execute, a bounded wait.
+//! CreateVolume and DeleteVolume: quota `{volumes: 1, gigabytes: size}`,
+//! placement from topology or the node with the most free space, a record
+//! for the node to execute, a bounded wait. A failed create asked for again
+//! is dispatched again without new quota, placed anew when the request no
+//! longer allows its node or that node has no room (the provisioner's
+//! reschedule).
 use std::collections::HashMap;
 
 use super::params::{self, VolumeParams};
-use super::{Controller, ControllerError, now_rfc3339, record_id, wait};
-use crate::lvm::LvName;
-use crate::quota::gib_ceil;
-use crate::records::{LvmVolumeSpec, LvmVolumeStatus, SnapshotState, VolumeState};
-use crate::store::{Kind, NodeRecord, Record, SnapshotFilter, VolumeFilter, VolumeRecord};
+use super::placement::Placement;
+use super::{Controller, ControllerError, record_id, refuse};
+use crate::failpoint::points;
+use crate::quota::{gib_ceil, release_key};
+use crate::records::{
+    FailureCode, Lifecycle, LvmVolumeSpec, LvmVolumeStatus, VolumeState, volume_lv_name,
+};
+use crate::store::{Kind, Presence, Record, SnapshotFilter, VolumeRecord, modify};
 
 /// Smallest volume handed out when the request names no size.
 pub const DEFAULT_SIZE: i64 = 1 << 30;
 /// Sizes are rounded up to this (LVM's default extent).
 pub const SIZE_UNIT: i64 = 4 << 20;
-
-/// The content source of a restore or clone, resolved.
-#[derive(Debug, Clone)]
-struct Source {
-    node: String,
-    vg: String,
-    thin_pool: Option<String>,
-    volume_type: String,
-    size_bytes: i64,
-}
-
-/// Where a volume may go: nodes from the accessibility requirements, in
-/// preference order (empty: anywhere).
-#[derive(Debug, Clone, Default)]
-pub struct Placement {
-    pub preferred: Vec<String>,
-    pub requisite: Vec<String>,
-}
 
 /// A parsed CreateVolume request.
 #[derive(Debug, Clone)]
@@ -44,6 +32,9 @@ pub struct CreateVolume {
     /// Restore from this snapshot, or clone this volume.
     pub source_snapshot_id: Option<String>,
     pub source_volume_id: Option<String>,
+    /// The filesystem the volume capability asks for (the provisioner moves
+    /// the StorageClass's `csi.storage.k8s.io/fstype` there).
+    pub fs_type: Option<String>,
 }
 
 impl Controller {
@@ -89,7 +80,17 @@ impl Controller {
                     req.name
                 )));
             }
+            if existing.status.life.is_failed_create() {
+                if let Some(why) = self.unwanted_claim(&req.parameters).await {
+                    self.release_failed(&existing).await;
+                    return Err(ControllerError::FailedPrecondition(why));
+                }
+                return self.redispatch_volume(existing, &req, &p).await;
+            }
             return self.wait_volume_created(existing).await;
+        }
+        if let Some(why) = self.unwanted_claim(&req.parameters).await {
+            return Err(ControllerError::FailedPrecondition(why));
         }
 
         // A restore or clone lives where its source is.
@@ -101,23 +102,25 @@ impl Controller {
                 src.volume_type.clone(),
             ),
             None => {
-                let node = self.place(&req.placement, &p, size).await?;
+                let placed = self.place(&req.placement, &p, size).await?;
                 let ty = p
                     .volume_type
                     .clone()
-                    .unwrap_or_else(|| node.spec.vg.clone());
-                let pool = p.thin_pool.clone().or_else(|| node.spec.thin_pool.clone());
-                (node.name, node.spec.vg, pool, ty)
+                    .unwrap_or_else(|| placed.node.spec.vg.clone());
+                (placed.node.name, placed.node.spec.vg, placed.thin_pool, ty)
             }
         };
         let id = record_id("volume", &req.name);
         if let Some(old) = self.store.get_volume(&id).await?
-            && old.status.deleted
+            && old.status.life.deleted
         {
+            let key = release_key(Kind::Volume, &id);
+            self.quota.forget_release(&old.spec.project, &key).await?;
             self.store.purge_volume(&id).await?;
         }
         let deltas = self.quota.volume_deltas(&volume_type, gib_ceil(size), 1);
         let reservations = self.quota.reserve(&project, &deltas).await?;
+        self.failpoints.hit(points::VOLUME_AFTER_RESERVE)?;
         let uuid =
             uuid::Uuid::parse_str(&id).map_err(|e| ControllerError::Internal(e.to_string()))?;
         let record: VolumeRecord = Record::new(
@@ -129,23 +132,21 @@ impl Controller {
                 volume_type,
                 node,
                 vg,
-                lv_name: LvName::volume(uuid).as_str().to_string(),
+                lv_name: volume_lv_name(&uuid),
                 size_bytes: size,
                 thin_pool,
-                fs_type: p.fs_type.clone(),
+                fs_type: p.fs_type.clone().or_else(|| req.fs_type.clone()),
                 source_snapshot_id: req.source_snapshot_id.clone(),
                 source_volume_id: req.source_volume_id.clone(),
                 quota_charged: deltas,
                 quota_reservations: reservations.clone(),
             },
             LvmVolumeStatus {
-                status: VolumeState::Creating,
-                progress: "0%".into(),
-                created_at: now_rfc3339(),
+                life: Lifecycle::creating(),
                 ..Default::default()
             },
         );
-        let created = match self.store.create_volume(&record).await {
+        let created = match self.store.insert_volume(&record).await {
             Ok(r) => r,
             Err(e) => {
                 self.quota.rollback(&project, &reservations).await?;
@@ -157,6 +158,7 @@ impl Controller {
                 });
             }
         };
+        self.failpoints.hit(points::VOLUME_AFTER_RECORD)?;
         if let Err(e) = self.quota.commit(&project, &reservations).await {
             let _ = self.store.purge_volume(&id).await;
             let _ = self.quota.rollback(&project, &reservations).await;
@@ -166,165 +168,82 @@ impl Controller {
         self.wait_volume_created(created).await
     }
 
-    /// The restore/clone source: NOT_FOUND when unknown or deleted,
-    /// FAILED_PRECONDITION when it is not ready to be read.
-    async fn volume_source(&self, req: &CreateVolume) -> Result<Option<Source>, ControllerError> {
-        if let Some(id) = &req.source_snapshot_id {
-            params::check_name("volume_content_source.snapshot.snapshot_id", id)?;
-            let snap = match self.store.get_snapshot(id).await? {
-                Some(s) if !s.status.deleted => s,
-                _ => {
-                    return Err(ControllerError::NotFound(format!(
-                        "snapshot {id} not found"
-                    )));
-                }
-            };
-            if snap.status.status != SnapshotState::Available {
-                return Err(ControllerError::FailedPrecondition(format!(
-                    "snapshot {id} is {}; only an available snapshot can be restored",
-                    snap.status.status.as_str()
-                )));
-            }
-            let thin_pool = self
-                .store
-                .get_volume(&snap.spec.source_volume_id)
-                .await?
-                .and_then(|v| v.spec.thin_pool);
-            return Ok(Some(Source {
-                node: snap.spec.node.clone(),
-                vg: snap.spec.vg.clone(),
-                thin_pool: if snap.spec.cow_size_bytes.is_none() {
-                    thin_pool
-                } else {
-                    None
-                },
-                volume_type: snap.spec.volume_type.clone(),
-                // The origin's size when the snapshot was cut.
-                size_bytes: if snap.status.size_bytes > 0 {
-                    snap.status.size_bytes
-                } else {
-                    snap.spec.volume_size << 30
-                },
-            }));
-        }
-        if let Some(id) = &req.source_volume_id {
-            params::check_name("volume_content_source.volume.volume_id", id)?;
-            let v = match self.store.get_volume(id).await? {
-                Some(v) if !v.status.deleted => v,
-                _ => return Err(ControllerError::NotFound(format!("volume {id} not found"))),
-            };
-            if !matches!(v.status.status, VolumeState::Available | VolumeState::InUse) {
-                return Err(ControllerError::FailedPrecondition(format!(
-                    "volume {id} is {}; only an available or in-use volume can be cloned",
-                    v.status.status.as_str()
-                )));
-            }
-            return Ok(Some(Source {
-                node: v.spec.node.clone(),
-                vg: v.spec.vg.clone(),
-                thin_pool: v.spec.thin_pool.clone(),
-                volume_type: v.spec.volume_type.clone(),
-                size_bytes: v.spec.size_bytes,
-            }));
-        }
-        Ok(None)
-    }
-
-    /// Volumes still being created from `source` (a snapshot or volume id)
-    /// on `node`: while one reads it, the source cannot be deleted
-    /// (Cinder's delete lock).
-    pub(super) async fn readers_of(
-        &self,
-        node: &str,
-        source: &str,
-    ) -> Result<Vec<String>, ControllerError> {
-        let filter = VolumeFilter {
-            node: Some(node.to_string()),
-            ..Default::default()
-        };
-        let mut readers = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let page = self
-                .store
-                .list_volumes(&filter, after.as_deref(), 500)
-                .await?;
-            readers.extend(
-                page.iter()
-                    .filter(|v| {
-                        v.status.status == VolumeState::Creating
-                            && (v.spec.source_snapshot_id.as_deref() == Some(source)
-                                || v.spec.source_volume_id.as_deref() == Some(source))
-                    })
-                    .map(|v| v.name.clone()),
-            );
-            match page.last() {
-                Some(last) if page.len() == 500 => after = Some(last.name.clone()),
-                _ => return Ok(readers),
+    /// Kubernetes: why the PVC behind this request is no longer wanted.
+    async fn unwanted_claim(&self, parameters: &HashMap<String, String>) -> Option<String> {
+        let name = parameters.get(params::PVC_NAME)?;
+        let namespace = parameters.get(params::PVC_NAMESPACE)?;
+        match self.cluster.claim(namespace, name).await {
+            Ok(Presence::Present) => None,
+            Ok(Presence::Deleting) => Some(format!(
+                "PersistentVolumeClaim {namespace}/{name} is being deleted: no volume is made for it"
+            )),
+            Ok(Presence::Gone) => Some(format!(
+                "PersistentVolumeClaim {namespace}/{name} no longer exists: no volume is made for it"
+            )),
+            Err(e) => {
+                tracing::warn!(claim = %name, error = %e, "cannot read the PVC; creating anyway");
+                None
             }
         }
     }
 
-    /// Picks the node: the requirements' nodes in preference order, else the
-    /// node with the most free space; it must have room for `size`.
-    async fn place(
+    /// A failed create asked for again: `creating` again with the quota it
+    /// holds; a plain volume moves to a node the request allows when its
+    /// node is excluded, full, or stale.
+    async fn redispatch_volume(
         &self,
-        placement: &Placement,
+        existing: VolumeRecord,
+        req: &CreateVolume,
         p: &VolumeParams,
-        size: i64,
-    ) -> Result<NodeRecord, ControllerError> {
-        let nodes = self.store.list_nodes().await?;
-        let fits = |n: &&NodeRecord| {
-            p.vg.as_ref().is_none_or(|vg| *vg == n.spec.vg) && n.status.free_bytes >= size
-        };
-        let ordered: Vec<&String> = placement
-            .preferred
-            .iter()
-            .chain(placement.requisite.iter())
-            .collect();
-        let chosen = if ordered.is_empty() {
-            nodes
-                .iter()
-                .filter(fits)
-                .max_by_key(|n| n.status.free_bytes)
+    ) -> Result<VolumeRecord, ControllerError> {
+        let plain =
+            existing.spec.source_snapshot_id.is_none() && existing.spec.source_volume_id.is_none();
+        let size = existing.spec.size_bytes;
+        let stays = !plain
+            || (req.placement.allows(&existing.spec.node)
+                && self.node_has_room(&existing.spec.node, size).await?);
+        let target = if stays {
+            None
         } else {
-            ordered
-                .iter()
-                .find_map(|name| nodes.iter().filter(fits).find(|n| &&n.name == name))
+            let placed = self.place(&req.placement, p, size).await?;
+            Some((placed.node.name, placed.node.spec.vg, placed.thin_pool))
         };
-        chosen.cloned().ok_or_else(|| {
-            if nodes.is_empty() {
-                ControllerError::Unavailable("no node has reported its volume group yet".into())
-            } else {
-                ControllerError::Exhausted(format!("no eligible node has {size} bytes free"))
+        let moved = target.as_ref().map(|(n, _, _)| n.clone());
+        let updated = self
+            .store
+            .modify_volume(
+                &existing.name,
+                modify(move |r: &mut VolumeRecord| {
+                    if !r.status.life.is_failed_create() {
+                        return Ok(());
+                    }
+                    if let Some((node, vg, pool)) = &target {
+                        r.spec.node = node.clone();
+                        r.spec.vg = vg.clone();
+                        r.spec.thin_pool = pool.clone();
+                    }
+                    r.status
+                        .life
+                        .transition(VolumeState::Creating)
+                        .map_err(|e| refuse(ControllerError::Internal(e.to_string())))?;
+                    r.status.life.progress = "0%".into();
+                    r.status.life.clear_error();
+                    Ok(())
+                }),
+            )
+            .await?
+            .ok_or_else(|| {
+                ControllerError::Aborted(format!("volume {} vanished; retry", existing.name))
+            })?;
+        match moved {
+            Some(node) => {
+                tracing::info!(volume = %updated.name, from = %existing.spec.node, to = %node, "re-dispatching a failed volume on another node (no new quota)")
             }
-        })
-    }
-
-    /// Waits (bounded by --create-timeout) while volume `id` is in `state`;
-    /// None if it still is at the deadline. `doing` names the work in errors.
-    pub(super) async fn wait_volume_leaves(
-        &self,
-        id: &str,
-        state: VolumeState,
-        doing: &'static str,
-    ) -> Result<Option<VolumeRecord>, ControllerError> {
-        match wait::while_pending(
-            self.store.as_ref(),
-            Kind::Volume,
-            id,
-            self.config.wait_timeout,
-            || self.store.get_volume(id),
-            move |r: &VolumeRecord| r.status.status == state,
-        )
-        .await?
-        {
-            Some(None) => Err(ControllerError::NotFound(format!(
-                "volume {id} vanished while being {doing}"
-            ))),
-            Some(Some(r)) => Ok(Some(r)),
-            None => Ok(None),
+            None => {
+                tracing::info!(volume = %updated.name, node = %updated.spec.node, "re-dispatching a failed volume (no new quota)")
+            }
         }
+        self.wait_volume_created(updated).await
     }
 
     async fn wait_volume_created(
@@ -339,18 +258,16 @@ impl Controller {
             None => Err(ControllerError::Aborted(format!(
                 "volume {id} is still being created; retry"
             ))),
-            Some(r) if r.status.status == VolumeState::Error => Err(ControllerError::Recorded {
-                code: r
-                    .status
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| "INTERNAL".into()),
-                message: format!(
-                    "volume {id} failed on node {}: {}",
-                    r.spec.node,
-                    r.status.error_message.clone().unwrap_or_default()
-                ),
-            }),
+            Some(r) if r.status.life.status == VolumeState::Error => {
+                Err(ControllerError::Recorded {
+                    code: r.status.life.error_code.unwrap_or(FailureCode::Internal),
+                    message: format!(
+                        "volume {id} failed on node {}: {}",
+                        r.spec.node,
+                        r.status.life.error_message.clone().unwrap_or_default()
+                    ),
+                })
+            }
             Some(r) => Ok(r),
         }
     }
@@ -358,10 +275,10 @@ impl Controller {
     #[tracing::instrument(skip_all, fields(volume = %id))]
     pub async fn delete_volume(&self, id: &str) -> Result<(), ControllerError> {
         params::check_name("volume_id", id)?;
-        let Some(mut v) = self.store.get_volume(id).await? else {
+        let Some(v) = self.store.get_volume(id).await? else {
             return Ok(());
         };
-        if v.status.deleted {
+        if v.status.life.deleted {
             return Ok(());
         }
         let live = self
@@ -387,72 +304,25 @@ impl Controller {
                 readers.join(", ")
             )));
         }
-        match v.status.status {
+        self.delete_tracked(v, id, |v: &VolumeRecord| match v.status.life.status {
             VolumeState::Creating | VolumeState::Extending => {
-                return Err(ControllerError::Aborted(format!(
-                    "volume {id} is still being {}",
-                    if v.status.status == VolumeState::Creating {
+                Some(ControllerError::Aborted(format!(
+                    "volume {} is still being {}",
+                    v.name,
+                    if v.status.life.status == VolumeState::Creating {
                         "created"
                     } else {
                         "extended"
                     }
-                )));
+                )))
             }
-            VolumeState::InUse => {
-                return Err(ControllerError::FailedPrecondition(format!(
-                    "volume {id} is in use"
-                )));
-            }
-            VolumeState::Available | VolumeState::Error | VolumeState::ErrorDeleting => {
-                v.status.status = v
-                    .status
-                    .status
-                    .transition(VolumeState::Deleting)
-                    .map_err(|e| ControllerError::Internal(e.to_string()))?;
-                v.status.error_code = None;
-                v.status.error_message = None;
-                self.store.update_volume(&v).await?;
-            }
-            VolumeState::Deleting | VolumeState::Deleted => {}
-        }
-        let done = wait::while_pending(
-            self.store.as_ref(),
-            Kind::Volume,
-            id,
-            self.config.wait_timeout,
-            || self.store.get_volume(id),
-            |r: &VolumeRecord| !r.status.deleted && r.status.status == VolumeState::Deleting,
-        )
-        .await?;
-        match done {
-            None => Err(ControllerError::Aborted(format!(
-                "volume {id} is still being deleted"
+            VolumeState::InUse => Some(ControllerError::FailedPrecondition(format!(
+                "volume {} is in use",
+                v.name
             ))),
-            Some(None) => Ok(()),
-            Some(Some(r)) if r.status.deleted => Ok(()),
-            Some(Some(r)) => Err(ControllerError::Recorded {
-                code: r.status.error_code.unwrap_or_else(|| "INTERNAL".into()),
-                message: format!(
-                    "deleting volume {id} failed: {}",
-                    r.status.error_message.unwrap_or_default()
-                ),
-            }),
-        }
-    }
-
-    /// GetCapacity: free bytes on the named node, or on all nodes.
-    pub async fn capacity(
-        &self,
-        node: Option<&str>,
-        vg: Option<&str>,
-    ) -> Result<(i64, i64), ControllerError> {
-        let nodes = self.store.list_nodes().await?;
-        let matching = nodes.iter().filter(|n| {
-            node.is_none_or(|want| n.name == want) && vg.is_none_or(|want| n.spec.vg == want)
-        });
-        let free = matching.clone().map(|n| n.status.free_bytes).sum();
-        let largest = matching.map(|n| n.status.free_bytes).max().unwrap_or(0);
-        Ok((free, largest))
+            _ => None,
+        })
+        .await
     }
 }
 
@@ -484,27 +354,4 @@ pub fn size_for(required: i64, limit: i64) -> Result<i64, ControllerError> {
         )));
     }
     Ok(size)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(size_for(0, 0).unwrap(), 1 << 30);
-        assert_eq!(size_for(1, 0).unwrap(), 4 << 20);
-        assert_eq!(size_for(4 << 20, 4 << 20).unwrap(), 4 << 20);
-        assert_eq!(size_for(0, 8 << 20).unwrap(), 8 << 20);
-        assert!(matches!(size_for(5, 4), Err(ControllerError::Invalid(_))));
-        assert!(matches!(
-            size_for(1, 2),
-            Err(ControllerError::OutOfRange(_))
-        ));
-        assert!(matches!(size_for(-1, 0), Err(ControllerError::Invalid(_))));
-        assert!(matches!(
-            size_for(i64::MAX, 0),
-            Err(ControllerError::OutOfRange(_))
-        ));
-    }
 }

@@ -8,7 +8,8 @@ use tonic::{Code, Request, Response, Status};
 use crate::controller::{Controller, ControllerError, CreateSnapshot, CreateVolume, Placement};
 use crate::proto::v1 as csi;
 use crate::proto::v1::controller_service_capability::rpc::Type as Cap;
-use crate::store::{SnapshotRecord, VolumeRecord};
+use crate::records::FailureCode;
+use crate::store::{SnapshotRecord, StoreError, VolumeRecord};
 
 pub const TOPOLOGY_KEY: &str = "topology.lvsnap.io/node";
 
@@ -36,7 +37,10 @@ pub fn status(e: ControllerError) -> Status {
         ControllerError::OutOfRange(_) => Code::OutOfRange,
         ControllerError::Unavailable(_) => Code::Unavailable,
         ControllerError::Internal(_) => Code::Internal,
-        ControllerError::Recorded { code, .. } => code_from_name(code),
+        ControllerError::Recorded { code, .. } => grpc_code(*code),
+        ControllerError::Store(StoreError::Unavailable(_)) => Code::Unavailable,
+        ControllerError::Store(_) => Code::Internal,
+        ControllerError::Halted(_) => Code::Unavailable,
     };
     if matches!(code, Code::Internal | Code::Unavailable) {
         tracing::error!(error = %e, "controller call failed");
@@ -44,18 +48,18 @@ pub fn status(e: ControllerError) -> Status {
     Status::new(code, e.to_string())
 }
 
-/// A gRPC code from its name as recorded on a record ("RESOURCE_EXHAUSTED").
-pub fn code_from_name(name: &str) -> Code {
-    match name {
-        "INVALID_ARGUMENT" => Code::InvalidArgument,
-        "NOT_FOUND" => Code::NotFound,
-        "ALREADY_EXISTS" => Code::AlreadyExists,
-        "RESOURCE_EXHAUSTED" => Code::ResourceExhausted,
-        "FAILED_PRECONDITION" => Code::FailedPrecondition,
-        "ABORTED" => Code::Aborted,
-        "OUT_OF_RANGE" => Code::OutOfRange,
-        "UNAVAILABLE" => Code::Unavailable,
-        _ => Code::Internal,
+/// The one conversion from a recorded failure to its gRPC code.
+pub fn grpc_code(code: FailureCode) -> Code {
+    match code {
+        FailureCode::InvalidArgument => Code::InvalidArgument,
+        FailureCode::NotFound => Code::NotFound,
+        FailureCode::AlreadyExists => Code::AlreadyExists,
+        FailureCode::ResourceExhausted => Code::ResourceExhausted,
+        FailureCode::FailedPrecondition => Code::FailedPrecondition,
+        FailureCode::Aborted => Code::Aborted,
+        FailureCode::OutOfRange => Code::OutOfRange,
+        FailureCode::Unavailable => Code::Unavailable,
+        FailureCode::Internal => Code::Internal,
     }
 }
 
@@ -72,7 +76,7 @@ fn snapshot_msg(r: &SnapshotRecord) -> csi::Snapshot {
         size_bytes: r.status.size_bytes,
         snapshot_id: r.name.clone(),
         source_volume_id: r.spec.source_volume_id.clone(),
-        creation_time: timestamp(&r.status.creation_time),
+        creation_time: timestamp(&r.status.life.created_at),
         ready_to_use: r.status.ready_to_use,
         group_snapshot_id: r.spec.group_snapshot_id.clone().unwrap_or_default(),
     }
@@ -157,6 +161,17 @@ fn check_capabilities(caps: &[csi::VolumeCapability]) -> Result<(), Status> {
     Ok(())
 }
 
+/// The filesystem the capabilities ask for (the provisioner puts the
+/// StorageClass's `csi.storage.k8s.io/fstype` there).
+fn fs_type_of(caps: &[csi::VolumeCapability]) -> Option<String> {
+    caps.iter().find_map(|c| match &c.access_type {
+        Some(csi::volume_capability::AccessType::Mount(m)) if !m.fs_type.is_empty() => {
+            Some(m.fs_type.clone())
+        }
+        _ => None,
+    })
+}
+
 fn nodes_of(topologies: &[csi::Topology]) -> Vec<String> {
     topologies
         .iter()
@@ -176,6 +191,7 @@ impl csi::controller_server::Controller for ControllerService {
             return Err(Status::invalid_argument("name is required"));
         }
         check_capabilities(&r.volume_capabilities)?;
+        let fs_type = fs_type_of(&r.volume_capabilities);
         let range = r.capacity_range.unwrap_or_default();
         let (source_snapshot_id, source_volume_id) =
             match r.volume_content_source.and_then(|s| s.r#type) {
@@ -200,6 +216,7 @@ impl csi::controller_server::Controller for ControllerService {
                 placement,
                 source_snapshot_id,
                 source_volume_id,
+                fs_type,
             })
             .await
             .map_err(status)?;
@@ -254,16 +271,10 @@ impl csi::controller_server::Controller for ControllerService {
         if r.volume_capabilities.is_empty() {
             return Err(Status::invalid_argument("volume_capabilities are required"));
         }
-        match self.controller.store.get_volume(&r.volume_id).await {
-            Ok(Some(v)) if !v.status.deleted => {}
-            Ok(_) => {
-                return Err(Status::not_found(format!(
-                    "volume {} not found",
-                    r.volume_id
-                )));
-            }
-            Err(e) => return Err(status(e.into())),
-        }
+        self.controller
+            .live_volume(&r.volume_id)
+            .await
+            .map_err(status)?;
         let confirmed = check_capabilities(&r.volume_capabilities).is_ok();
         Ok(Response::new(csi::ValidateVolumeCapabilitiesResponse {
             confirmed: confirmed.then_some(csi::validate_volume_capabilities_response::Confirmed {

@@ -145,7 +145,7 @@ impl Lvm {
     /// against the VG's free space before `lvcreate` runs. A
     /// missing origin is [`ErrorKind::NotFound`] and is not retried.
     #[tracing::instrument(skip(self, tags), fields(%origin, %name), err(Display))]
-    pub async fn create_snapshot(
+    pub async fn lvcreate_snapshot(
         &self,
         vg: &str,
         origin: &LvName,

@@ -19,17 +19,19 @@ use std::time::{Duration, Instant};
 mod attr;
 mod create;
 mod error;
+#[cfg(feature = "testing")]
 mod fake;
 mod names;
 mod ops;
 mod report;
 mod runner;
-#[cfg(test)]
+#[cfg(all(test, feature = "testing"))]
 mod tests;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
 pub use create::max_cow_bytes;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
+#[cfg(feature = "testing")]
 pub use fake::{FakeCall, FakeRunner};
 pub use names::{
     LvName, LvRole, LvTag, MAX_NAME_LEN, MAX_TAG_LEN, NameError, RESERVED_LV_PREFIXES,

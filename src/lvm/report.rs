@@ -9,7 +9,7 @@ use super::names::{LvName, LvTag};
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size";
 /// Fields of `lvs -o`.
 pub const LV_FIELDS: &str = "vg_name,lv_name,lv_attr,lv_size,origin,origin_size,pool_lv,lv_tags,\
-                             data_percent,snap_percent,metadata_percent";
+                             data_percent,snap_percent,metadata_percent,lv_time";
 
 /// A volume group, sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct LvInfo {
     pub snap_percent: Option<f64>,
     /// Used part of a thin pool's metadata, in percent.
     pub metadata_percent: Option<f64>,
+    /// When the LV was created (`lv_time`); `None` if lvm2 gave none.
+    pub created: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl LvInfo {
@@ -135,6 +137,8 @@ struct LvRow {
     snap_percent: String,
     #[serde(default)]
     metadata_percent: String,
+    #[serde(default)]
+    lv_time: String,
 }
 
 fn bytes(field: &'static str, value: &str) -> Result<u64, ReportError> {
@@ -162,6 +166,20 @@ fn percent(field: &'static str, value: &str) -> Result<Option<f64>, ReportError>
         field,
         value: value.to_string(),
     })
+}
+
+/// `lv_time` as lvm2 prints it by default (`2026-12-01 21:12:30 +0000`).
+fn lv_time(value: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, ReportError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    chrono::DateTime::parse_from_str(value, "%Y-%m-%d %H:%M:%S %z")
+        .map(|t| Some(t.with_timezone(&chrono::Utc)))
+        .map_err(|_| ReportError::Field {
+            field: "lv_time",
+            value: value.to_string(),
+        })
 }
 
 fn opt_lv_name(field: &'static str, value: &str) -> Result<Option<LvName>, ReportError> {
@@ -219,6 +237,7 @@ pub fn parse_lvs(json: &str) -> Result<Vec<LvInfo>, ReportError> {
             data_percent: percent("data_percent", &r.data_percent)?,
             snap_percent: percent("snap_percent", &r.snap_percent)?,
             metadata_percent: percent("metadata_percent", &r.metadata_percent)?,
+            created: lv_time(&r.lv_time)?,
             vg: r.vg_name,
         });
     }

@@ -6,15 +6,11 @@
 use std::path::PathBuf;
 
 use super::copy::copy_blocks;
-use super::executor::{Executor, code_of};
+use super::executor::Executor;
+use super::{Failure, invalid, lvm_failure};
 use crate::lvm::{ErrorKind, LvInfo, LvName, LvTag, LvmError};
-use crate::store::VolumeRecord;
-
-type Failure = (&'static str, String);
-
-fn lvm_failure(e: LvmError) -> Failure {
-    (code_of(&e), e.to_string())
-}
+use crate::records::FailureCode;
+use crate::store::{VolumeRecord, modify};
 
 impl Executor {
     /// Creates `name` for record `v` from its snapshot or volume source.
@@ -33,9 +29,9 @@ impl Executor {
                     .store
                     .get_snapshot(id)
                     .await
-                    .map_err(|e| ("UNAVAILABLE", e.to_string()))?
-                    .filter(|s| !s.status.deleted)
-                    .ok_or(("NOT_FOUND", format!("snapshot {id} not found")))?;
+                    .map_err(|e| (FailureCode::Unavailable, e.to_string()))?
+                    .filter(|s| !s.status.life.deleted)
+                    .ok_or((FailureCode::NotFound, format!("snapshot {id} not found")))?;
                 (snap.spec.lv_name, false)
             }
             (None, Some(id)) => {
@@ -43,30 +39,33 @@ impl Executor {
                     .store
                     .get_volume(id)
                     .await
-                    .map_err(|e| ("UNAVAILABLE", e.to_string()))?
-                    .filter(|s| !s.status.deleted)
-                    .ok_or(("NOT_FOUND", format!("volume {id} not found")))?;
+                    .map_err(|e| (FailureCode::Unavailable, e.to_string()))?
+                    .filter(|s| !s.status.life.deleted)
+                    .ok_or((FailureCode::NotFound, format!("volume {id} not found")))?;
                 (vol.spec.lv_name, true)
             }
-            (None, None) => return Err(("INTERNAL", "no content source".into())),
+            (None, None) => return Err((FailureCode::Internal, "no content source".into())),
         };
-        let source_lv = LvName::new(&source_lv).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
+        let source_lv = LvName::new(&source_lv).map_err(invalid)?;
         let source = self
             .lvm
             .lv(vg, &source_lv)
             .await
             .map_err(lvm_failure)?
-            .ok_or(("NOT_FOUND", format!("source LV {vg}/{source_lv} not found")))?;
+            .ok_or((
+                FailureCode::NotFound,
+                format!("source LV {vg}/{source_lv} not found"),
+            ))?;
         if source.attr.is_snapshot_invalid() {
             return Err((
-                "FAILED_PRECONDITION",
+                FailureCode::FailedPrecondition,
                 format!("snapshot LV {vg}/{source_lv} is invalid: its data is lost"),
             ));
         }
         if source.attr.is_thin() {
             // A writable thin snapshot of the source, grown if asked bigger.
             self.lvm
-                .create_snapshot(vg, &source_lv, name, None, &[tag])
+                .lvcreate_snapshot(vg, &source_lv, name, None, &[tag])
                 .await
                 .map_err(lvm_failure)?;
             return self.lvm.extend(vg, name, size).await.map_err(lvm_failure);
@@ -87,7 +86,7 @@ impl Executor {
         // A leftover from an interrupted attempt goes first.
         self.lvm.remove(vg, &temp).await.map_err(lvm_failure)?;
         self.lvm
-            .create_snapshot(vg, &source_lv, &temp, None, &[])
+            .lvcreate_snapshot(vg, &source_lv, &temp, None, &[])
             .await
             .map_err(lvm_failure)?;
         let copied = self.copy_into(v, &temp, len, name, size, tag).await;
@@ -132,15 +131,23 @@ impl Executor {
         let report = async {
             while let Some(pct) = rx.recv().await {
                 if pct % 10 == 0 && pct < 100 {
+                    let progress = format!("{pct}%");
                     let _ = self
-                        .set_volume(&id, |s| s.progress = format!("{pct}%"))
+                        .store
+                        .modify_volume(
+                            &id,
+                            modify(move |r: &mut VolumeRecord| {
+                                r.status.life.progress = progress.clone();
+                                Ok(())
+                            }),
+                        )
                         .await;
                 }
             }
         };
         let (copied, ()) = tokio::join!(copy, report);
         let copied = copied
-            .map_err(|e| ("INTERNAL", format!("copy task failed: {e}")))?
+            .map_err(|e| (FailureCode::Internal, format!("copy task failed: {e}")))?
             .map_err(|e| {
                 let e = LvmError::new(
                     ErrorKind::Other,
@@ -150,82 +157,5 @@ impl Executor {
             })?;
         tracing::info!(volume = %v.name, bytes = copied.bytes, skipped = copied.skipped, zeroed, "blocks copied");
         Ok(lv)
-    }
-}
-
-impl Executor {
-    /// An `extending` record: lvextend to `extend_to`, then the new size and
-    /// `available`; on failure the added gigabytes are released and the
-    /// error recorded (the volume stays usable at its old size).
-    pub(super) async fn extend_volume(
-        &self,
-        v: VolumeRecord,
-    ) -> Result<(), crate::store::StoreError> {
-        let target = v.status.extend_to.unwrap_or(v.spec.size_bytes);
-        let outcome = async {
-            let name =
-                LvName::new(&v.spec.lv_name).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
-            let size = u64::try_from(target).map_err(|e| ("INVALID_ARGUMENT", e.to_string()))?;
-            self.lvm
-                .extend(&v.spec.vg, &name, size)
-                .await
-                .map_err(lvm_failure)
-        }
-        .await;
-        let deltas = crate::controller::expand::extend_deltas(
-            &v.spec.volume_type,
-            v.spec.size_bytes,
-            target,
-        );
-        for _ in 0..10 {
-            let Some(mut r) = self.store.get_volume(&v.name).await? else {
-                return Ok(());
-            };
-            if r.status.status != crate::records::VolumeState::Extending {
-                return Ok(());
-            }
-            r.status.status = crate::records::VolumeState::Available;
-            r.status.extend_to = None;
-            match &outcome {
-                Ok(lv) => {
-                    r.spec.size_bytes = i64::try_from(lv.size_bytes).unwrap_or(target).max(target);
-                    r.status.error_code = None;
-                    r.status.error_message = None;
-                }
-                Err((code, message)) => {
-                    for (k, d) in &deltas {
-                        *r.spec.quota_charged.entry(k.clone()).or_insert(0) -= d;
-                    }
-                    r.status.error_code = Some(code.to_string());
-                    r.status.error_message = Some(message.clone());
-                }
-            }
-            match self.store.update_volume(&r).await {
-                Err(crate::store::StoreError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-                Ok(_) => {
-                    if outcome.is_err() && !deltas.is_empty() {
-                        let release = deltas.iter().map(|(k, d)| (k.clone(), -d)).collect();
-                        if let Err(e) = self.quota.charge(&r.spec.project, &release).await {
-                            tracing::error!(volume = %r.name, error = %e, "quota release after a failed extend failed");
-                        }
-                    }
-                    match &outcome {
-                        Ok(_) => {
-                            tracing::info!(volume = %r.name, size = r.spec.size_bytes, "volume extended")
-                        }
-                        Err((code, message)) => {
-                            tracing::error!(volume = %r.name, code, %message, "volume extend failed")
-                        }
-                    }
-                    return Ok(());
-                }
-            }
-        }
-        Err(crate::store::StoreError::Conflict {
-            kind: "volume",
-            name: v.name.clone(),
-            version: String::new(),
-        })
     }
 }

@@ -4,12 +4,61 @@
 mod content;
 mod copy;
 pub mod data;
-pub mod events;
 mod executor;
 pub mod host;
+mod record;
+mod settle;
+mod snapshots;
 mod volumes;
 
 pub use data::{Access, DataPath, Stats};
-pub use events::{EventSink, Phase, RecordEvent};
-pub use executor::{Executor, NodeSettings};
+pub use executor::{Executor, NodeSettings, WorkError};
 pub use host::{Host, NodeError};
+pub use settle::{SettleError, Settled};
+
+use crate::lvm::{ErrorKind, LvmError};
+use crate::records::FailureCode;
+
+/// A failure to record on a record: its code and message.
+pub(crate) type Failure = (FailureCode, String);
+
+/// The one conversion from LVM's error kinds to recorded failure codes.
+pub(crate) fn failure_of(e: &LvmError) -> FailureCode {
+    match e.kind() {
+        ErrorKind::NotFound => FailureCode::NotFound,
+        ErrorKind::AlreadyExists => FailureCode::AlreadyExists,
+        ErrorKind::InsufficientSpace => FailureCode::ResourceExhausted,
+        ErrorKind::Busy => FailureCode::FailedPrecondition,
+        ErrorKind::InvalidArgument => FailureCode::InvalidArgument,
+        ErrorKind::Other => FailureCode::Internal,
+    }
+}
+
+/// An LVM failure as a recorded one.
+pub(crate) fn lvm_failure(e: LvmError) -> Failure {
+    (failure_of(&e), e.to_string())
+}
+
+/// An invalid name or size as a recorded failure.
+pub(crate) fn invalid(e: impl std::fmt::Display) -> Failure {
+    (FailureCode::InvalidArgument, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::lvm::LvName;
+
+    /// records names LVs as the LVM layer does (records may not import lvm).
+    #[test]
+    fn record_lv_names_are_the_lvm_layers() {
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            crate::records::snapshot_lv_name(&id),
+            LvName::snapshot(id).as_str()
+        );
+        assert_eq!(
+            crate::records::volume_lv_name(&id),
+            LvName::volume(id).as_str()
+        );
+    }
+}

@@ -140,6 +140,29 @@ pub fn expire(
     (commit(status, &keep), rollback(status, &drop))
 }
 
+/// Releases what a record charged, once: applies `deltas` (negative) to
+/// `in_use` (clamped at 0) and remembers `key` in `released`, unless `key`
+/// is there already (a release retried after a crash). Returns whether it
+/// applied now.
+pub fn release_once(status: &mut LvmQuotaStatus, key: &str, deltas: &Deltas) -> bool {
+    if status.released.iter().any(|k| k == key) {
+        return false;
+    }
+    for (resource, delta) in deltas {
+        let u: &mut Usage = status.usage.entry(resource.clone()).or_default();
+        u.in_use = (u.in_use + delta).max(0);
+    }
+    status.released.push(key.to_string());
+    true
+}
+
+/// Forgets a release (its record is marked deleted): returns whether it was there.
+pub fn forget_release(status: &mut LvmQuotaStatus, key: &str) -> bool {
+    let before = status.released.len();
+    status.released.retain(|k| k != key);
+    status.released.len() != before
+}
+
 /// The ids of the reservations that expired before `now`.
 pub fn expired_ids(status: &LvmQuotaStatus, now: DateTime<Utc>) -> Vec<String> {
     status

@@ -25,6 +25,7 @@ fn status(usage: &[(&str, i64, i64)]) -> LvmQuotaStatus {
             })
             .collect(),
         reservations: vec![],
+        released: vec![],
     }
 }
 

@@ -44,6 +44,12 @@ pub fn validate_key(key: &str) -> Result<(), QuotaError> {
     )))
 }
 
+/// The key a record's quota release is remembered by until the record is
+/// marked deleted (see [`QuotaEngine::release_once`]).
+pub fn release_key(kind: crate::store::Kind, id: &str) -> String {
+    format!("{}/{id}", kind.as_str())
+}
+
 /// Bytes to GiB, rounded up, as Cinder sizes are.
 pub fn gib_ceil(bytes: i64) -> i64 {
     const GIB: i64 = 1 << 30;

@@ -1,15 +1,30 @@
 //! Record types (the single source of truth) and their CRDs.
+mod failure;
+mod lifecycle;
 mod state;
 mod types;
 
 use kube::CustomResourceExt;
 
+pub use failure::{FailureCode, Operation};
+pub use lifecycle::{LifeState, Lifecycle, now_rfc3339, parse_time};
 pub use state::{IllegalTransition, SnapshotState, VolumeState};
 pub use types::{
     LvmNode, LvmNodeSpec, LvmNodeStatus, LvmQuota, LvmQuotaSpec, LvmQuotaStatus, LvmSnapshot,
     LvmSnapshotSpec, LvmSnapshotStatus, LvmVolume, LvmVolumeSpec, LvmVolumeStatus,
     ReservationRecord, Usage,
 };
+
+/// The LV of volume `id`: Cinder's `volume-<id>`.
+pub fn volume_lv_name(id: &uuid::Uuid) -> String {
+    format!("volume-{id}")
+}
+
+/// The LV of snapshot `id`: Cinder's `snapshot-<id>` with the `_` LVM
+/// demands (names starting with `snapshot` are reserved).
+pub fn snapshot_lv_name(id: &uuid::Uuid) -> String {
+    format!("_snapshot-{id}")
+}
 
 /// Every CRD as `(file name, YAML)`, in a stable order.
 pub fn crd_files() -> anyhow::Result<Vec<(String, String)>> {

@@ -8,6 +8,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::lifecycle::Lifecycle;
 use super::state::{SnapshotState, VolumeState};
 
 /// One snapshot: Cinder's `snapshots` row. Identity fields never change.
@@ -78,27 +79,14 @@ pub struct LvmSnapshotSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LvmSnapshotStatus {
-    pub status: SnapshotState,
-    /// "0%" … "100%".
-    #[serde(default)]
-    pub progress: String,
+    /// Status, progress, created, failure, soft delete.
+    #[serde(flatten)]
+    pub life: Lifecycle<SnapshotState>,
     #[serde(default)]
     pub ready_to_use: bool,
-    /// RFC 3339; set when the record is written.
-    #[serde(default)]
-    pub creation_time: String,
     /// The snapshot's size in bytes (the origin's size), 0 = unknown.
     #[serde(default)]
     pub size_bytes: i64,
-    /// A gRPC code name (e.g. "RESOURCE_EXHAUSTED") when status is error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(default)]
-    pub deleted: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
 }
 
 /// One volume: Cinder's `volumes` row.
@@ -120,8 +108,8 @@ pub struct LvmSnapshotStatus {
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.id == oldSelf.id && self.csiName == oldSelf.csiName && self.project == oldSelf.project && self.node == oldSelf.node && self.vg == oldSelf.vg && self.lvName == oldSelf.lvName",
-     "message": "a volume's identity (id, csiName, project, node, vg, lvName) is immutable"},
+    {"rule": "self.id == oldSelf.id && self.csiName == oldSelf.csiName && self.project == oldSelf.project && self.lvName == oldSelf.lvName",
+     "message": "a volume's identity (id, csiName, project, lvName) is immutable; node and vg change only when a failed create is placed again"},
     {"rule": "self.sizeBytes >= oldSelf.sizeBytes", "message": "a volume never shrinks"}
 ]))]
 pub struct LvmVolumeSpec {
@@ -157,19 +145,9 @@ pub struct LvmVolumeSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LvmVolumeStatus {
-    pub status: VolumeState,
-    #[serde(default)]
-    pub progress: String,
-    #[serde(default)]
-    pub created_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(default)]
-    pub deleted: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deleted_at: Option<String>,
+    /// Status, progress, created, failure, soft delete.
+    #[serde(flatten)]
+    pub life: Lifecycle<VolumeState>,
     /// While `extending`: the size the node grows the LV to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extend_to: Option<i64>,
@@ -229,6 +207,11 @@ pub struct LvmQuotaStatus {
     pub usage: BTreeMap<String, Usage>,
     #[serde(default)]
     pub reservations: Vec<ReservationRecord>,
+    /// Releases applied whose record is not yet marked deleted (`snapshot/<id>`,
+    /// `volume/<id>`, …): a release retried after a crash is not applied
+    /// twice. An entry goes once its record is deleted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub released: Vec<String>,
 }
 
 /// One node: its volume group's capacity, reported by the node plugin.

@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
 use super::{
-    Change, Kind, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter, SnapshotRecord,
-    Store, StoreError, VolumeFilter, VolumeRecord,
+    Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
+    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, cas,
 };
 use crate::records::{LvmNode, LvmQuota, LvmQuotaSpec, LvmSnapshot, LvmVolume};
 
@@ -21,9 +21,6 @@ pub const LABEL_NODE: &str = "lvsnap.io/node";
 pub const LABEL_PROJECT: &str = "lvsnap.io/project";
 pub const LABEL_CSI_NAME: &str = "lvsnap.io/csi-name-hash";
 pub const LABEL_SOURCE: &str = "lvsnap.io/source-volume";
-
-/// How many times a quota compare-and-swap is retried on conflicts.
-const QUOTA_ATTEMPTS: usize = 100;
 
 /// The Kubernetes backend.
 #[derive(Clone)]
@@ -140,6 +137,9 @@ cr!(
     Kind::Node,
     false
 );
+
+/// The labels a record of `K` is stored with.
+type LabelsOf<K> = fn(&Record<<K as Cr>::Spec, <K as Cr>::Status>) -> Vec<(&'static str, String)>;
 
 /// Whether readers see `obj` as a record (see `Cr::STATUS_REQUIRED`).
 fn is_record<K: Cr>(obj: &K) -> bool {
@@ -352,6 +352,40 @@ impl KubeStore {
         Ok(out)
     }
 
+    /// Read-modify-write of one record: get, apply `f`, compare-and-swap;
+    /// retried with back-off while another writer wins.
+    async fn modify<K: Cr>(
+        &self,
+        name: &str,
+        f: Modify<Record<K::Spec, K::Status>>,
+        labels: LabelsOf<K>,
+    ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError>
+    where
+        Record<K::Spec, K::Status>: PartialEq,
+    {
+        let f = std::sync::Mutex::new(f);
+        cas::retry(false, || async {
+            let Some(current) = self.get::<K>(name).await? else {
+                return Ok(None);
+            };
+            let mut next = current.clone();
+            {
+                let mut f = f
+                    .lock()
+                    .map_err(|_| StoreError::Other("modify closure lock poisoned".into()))?;
+                f(&mut next).map_err(StoreError::Aborted)?;
+            }
+            if next == current {
+                return Ok(Some(current));
+            }
+            next.name = current.name.clone();
+            next.version = current.version.clone();
+            let labels = labels(&next);
+            self.update::<K>(&next, labels).await.map(Some)
+        })
+        .await
+    }
+
     async fn purge<K: Cr>(&self, name: &str) -> Result<(), StoreError> {
         match self.api::<K>().delete(name, &Default::default()).await {
             Ok(_) => {}
@@ -393,7 +427,7 @@ fn label_filter<'a>(parts: &[(&'a str, Option<&'a String>)]) -> Vec<(&'a str, &'
 
 #[async_trait]
 impl Store for KubeStore {
-    async fn create_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+    async fn insert_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
         let out = self.create::<LvmVolume>(r, volume_labels(r)).await?;
         self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
         Ok(out)
@@ -406,7 +440,7 @@ impl Store for KubeStore {
         Ok(self
             .list::<LvmVolume>(
                 &[(LABEL_CSI_NAME, &h)],
-                |r| r.spec.csi_name == csi_name && !r.status.deleted,
+                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
                 None,
                 1,
             )
@@ -425,7 +459,7 @@ impl Store for KubeStore {
         ]);
         self.list::<LvmVolume>(
             &sel,
-            |r| f.include_deleted || !r.status.deleted,
+            |r| f.include_deleted || !r.status.life.deleted,
             after,
             limit,
         )
@@ -436,11 +470,22 @@ impl Store for KubeStore {
         self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
+    async fn modify_volume(
+        &self,
+        id: &str,
+        f: Modify<VolumeRecord>,
+    ) -> Result<Option<VolumeRecord>, StoreError> {
+        let out = self.modify::<LvmVolume>(id, f, volume_labels).await?;
+        if let Some(r) = &out {
+            self.notify(Kind::Volume, id, Some(r.spec.node.clone()));
+        }
+        Ok(out)
+    }
     async fn purge_volume(&self, id: &str) -> Result<(), StoreError> {
         self.purge::<LvmVolume>(id).await
     }
 
-    async fn create_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+    async fn insert_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
         let out = self.create::<LvmSnapshot>(r, snapshot_labels(r)).await?;
         self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
         Ok(out)
@@ -453,7 +498,7 @@ impl Store for KubeStore {
         Ok(self
             .list::<LvmSnapshot>(
                 &[(LABEL_CSI_NAME, &h)],
-                |r| r.spec.csi_name == csi_name && !r.status.deleted,
+                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
                 None,
                 1,
             )
@@ -473,7 +518,7 @@ impl Store for KubeStore {
         ]);
         self.list::<LvmSnapshot>(
             &sel,
-            |r| f.include_deleted || !r.status.deleted,
+            |r| f.include_deleted || !r.status.life.deleted,
             after,
             limit,
         )
@@ -482,6 +527,17 @@ impl Store for KubeStore {
     async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
         let out = self.update::<LvmSnapshot>(r, snapshot_labels(r)).await?;
         self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn modify_snapshot(
+        &self,
+        id: &str,
+        f: Modify<SnapshotRecord>,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        let out = self.modify::<LvmSnapshot>(id, f, snapshot_labels).await?;
+        if let Some(r) = &out {
+            self.notify(Kind::Snapshot, id, Some(r.spec.node.clone()));
+        }
         Ok(out)
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
@@ -495,13 +551,20 @@ impl Store for KubeStore {
     async fn update_quota(
         &self,
         project: &str,
-        mut update: QuotaUpdate,
+        update: QuotaUpdate,
     ) -> Result<QuotaRecord, StoreError> {
         let api = self.api::<LvmQuota>();
-        for _ in 0..QUOTA_ATTEMPTS {
+        let update = std::sync::Mutex::new(update);
+        let out = cas::retry(true, || async {
             let current = self.get::<LvmQuota>(project).await?;
-            let (spec, status) = update(current.as_ref()).map_err(StoreError::Aborted)?;
-            let result = match &current {
+            let next = {
+                let mut f = update
+                    .lock()
+                    .map_err(|_| StoreError::Other("quota closure lock poisoned".into()))?;
+                f(current.as_ref()).map_err(StoreError::Aborted)?
+            };
+            let (spec, status) = next;
+            match &current {
                 None => {
                     self.create::<LvmQuota>(&Record::new(project, spec, status), vec![])
                         .await
@@ -524,39 +587,11 @@ impl Store for KubeStore {
                         .map(|o| to_record(&o))
                         .map_err(|e| classify(Kind::Quota, project, e))
                 }
-            };
-            match result {
-                Ok(r) => {
-                    self.notify(Kind::Quota, project, None);
-                    return Ok(r);
-                }
-                Err(StoreError::Conflict { .. } | StoreError::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e),
             }
-        }
-        Err(StoreError::Conflict {
-            kind: "quota",
-            name: project.to_string(),
-            version: String::new(),
         })
-    }
-
-    async fn set_quota_limits(
-        &self,
-        project: &str,
-        spec: &LvmQuotaSpec,
-    ) -> Result<QuotaRecord, StoreError> {
-        let spec = spec.clone();
-        self.update_quota(
-            project,
-            Box::new(move |cur| {
-                Ok((
-                    spec.clone(),
-                    cur.map(|r| r.status.clone()).unwrap_or_default(),
-                ))
-            }),
-        )
-        .await
+        .await?;
+        self.notify(Kind::Quota, project, None);
+        Ok(out)
     }
 
     async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {
@@ -564,35 +599,22 @@ impl Store for KubeStore {
     }
 
     async fn put_node(&self, r: &NodeRecord) -> Result<NodeRecord, StoreError> {
-        for _ in 0..QUOTA_ATTEMPTS {
-            let result = match self.get::<LvmNode>(&r.name).await? {
-                None => {
-                    self.create::<LvmNode>(r, vec![(LABEL_NODE, r.name.clone())])
-                        .await
-                }
+        let labels = || vec![(LABEL_NODE, r.name.clone())];
+        let out = cas::retry(true, || async {
+            match self.get::<LvmNode>(&r.name).await? {
+                None => self.create::<LvmNode>(r, labels()).await,
                 Some(cur) => {
                     let next = Record {
                         version: cur.version,
                         ..r.clone()
                     };
-                    self.update::<LvmNode>(&next, vec![(LABEL_NODE, r.name.clone())])
-                        .await
+                    self.update::<LvmNode>(&next, labels()).await
                 }
-            };
-            match result {
-                Ok(out) => {
-                    self.notify(Kind::Node, &r.name, Some(r.name.clone()));
-                    return Ok(out);
-                }
-                Err(StoreError::Conflict { .. } | StoreError::AlreadyExists { .. }) => continue,
-                Err(e) => return Err(e),
             }
-        }
-        Err(StoreError::Conflict {
-            kind: "node",
-            name: r.name.clone(),
-            version: String::new(),
         })
+        .await?;
+        self.notify(Kind::Node, &r.name, Some(r.name.clone()));
+        Ok(out)
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {

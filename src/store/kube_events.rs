@@ -8,8 +8,8 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Api, Client, Resource};
 
 use super::Kind;
-use crate::node::{EventSink, RecordEvent};
-use crate::records::{LvmSnapshot, LvmVolume};
+use super::events::{EventSink, RecordEvent};
+use crate::records::{LvmNode, LvmSnapshot, LvmVolume};
 
 /// Publishes record events through the API server.
 pub struct KubeEvents {
@@ -18,10 +18,12 @@ pub struct KubeEvents {
 }
 
 impl KubeEvents {
-    /// `instance` is the reporting instance (the node id).
-    pub fn new(client: Client, instance: &str) -> Self {
+    /// `controller` names the reporting component (`lvsnap.io/node`,
+    /// `lvsnap.io/controller`), `instance` the reporting instance (the node
+    /// id, the controller replica).
+    pub fn new(client: Client, controller: &str, instance: &str) -> Self {
         let reporter = Reporter {
-            controller: "lvsnap.io/node-executor".into(),
+            controller: controller.to_string(),
             instance: Some(instance.to_string()),
         };
         Self {
@@ -45,7 +47,11 @@ impl KubeEvents {
                 .get_opt(id)
                 .await?
                 .map(|o| o.object_ref(&())),
-            Kind::Quota | Kind::Node => None,
+            Kind::Node => Api::<LvmNode>::all(self.client.clone())
+                .get_opt(id)
+                .await?
+                .map(|o| o.object_ref(&())),
+            Kind::Quota => None,
         })
     }
 }

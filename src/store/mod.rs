@@ -12,14 +12,23 @@ use crate::records::{
     LvmVolumeSpec, LvmVolumeStatus,
 };
 
+mod cas;
+mod cluster;
+pub mod events;
+#[cfg(feature = "testing")]
 pub mod fake_api;
 mod kube;
 mod kube_events;
+pub mod lease;
 mod sqlite;
+mod tracked;
 
 pub use self::kube::KubeStore;
+pub use cluster::{Cluster, KubeCluster, Presence, Standalone};
+pub use events::{EventSink, LogOnly, Phase, RecordEvent};
 pub use kube_events::KubeEvents;
 pub use sqlite::SqliteStore;
+pub use tracked::Tracked;
 
 /// A record as stored: its name (the id, project or node), the version the
 /// store saw (resourceVersion / row counter), spec and status.
@@ -142,11 +151,25 @@ pub type QuotaUpdate = Box<
         + Send,
 >;
 
+/// Why a read-modify-write closure refused to write.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A record read-modify-write: changes the current record in place, or
+/// refuses with an error (nothing is written). It may run more than once (on
+/// conflicts) and must not have side effects. A closure that changes nothing
+/// writes nothing.
+pub type Modify<R> = Box<dyn FnMut(&mut R) -> Result<(), BoxError> + Send>;
+
+/// A `Modify` from a closure (saves the `Box::new` at call sites).
+pub fn modify<R>(f: impl FnMut(&mut R) -> Result<(), BoxError> + Send + 'static) -> Modify<R> {
+    Box::new(f)
+}
+
 /// The records store. Lists are ordered by name, and `after` continues a
 /// listing after the given name (stable pagination).
 #[async_trait]
 pub trait Store: Send + Sync + Debug {
-    async fn create_volume(&self, record: &VolumeRecord) -> Result<VolumeRecord, StoreError>;
+    async fn insert_volume(&self, record: &VolumeRecord) -> Result<VolumeRecord, StoreError>;
     async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError>;
     /// The live (not deleted) volume with this CSI name.
     async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError>;
@@ -158,10 +181,18 @@ pub trait Store: Send + Sync + Debug {
     ) -> Result<Vec<VolumeRecord>, StoreError>;
     /// Compare-and-swap on `record.version`: spec and status.
     async fn update_volume(&self, record: &VolumeRecord) -> Result<VolumeRecord, StoreError>;
+    /// One atomic read-modify-write of volume `id` (SQLite: a transaction;
+    /// Kubernetes: a resourceVersion compare-and-swap retried with back-off).
+    /// `Ok(None)`: there is no such record.
+    async fn modify_volume(
+        &self,
+        id: &str,
+        f: Modify<VolumeRecord>,
+    ) -> Result<Option<VolumeRecord>, StoreError>;
     /// Removes the record for good (purge after retention, rollback).
     async fn purge_volume(&self, id: &str) -> Result<(), StoreError>;
 
-    async fn create_snapshot(&self, record: &SnapshotRecord) -> Result<SnapshotRecord, StoreError>;
+    async fn insert_snapshot(&self, record: &SnapshotRecord) -> Result<SnapshotRecord, StoreError>;
     async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError>;
     async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError>;
     async fn list_snapshots(
@@ -171,6 +202,12 @@ pub trait Store: Send + Sync + Debug {
         limit: usize,
     ) -> Result<Vec<SnapshotRecord>, StoreError>;
     async fn update_snapshot(&self, record: &SnapshotRecord) -> Result<SnapshotRecord, StoreError>;
+    /// One atomic read-modify-write of snapshot `id` (see `modify_volume`).
+    async fn modify_snapshot(
+        &self,
+        id: &str,
+        f: Modify<SnapshotRecord>,
+    ) -> Result<Option<SnapshotRecord>, StoreError>;
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError>;
 
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError>;
@@ -180,12 +217,24 @@ pub trait Store: Send + Sync + Debug {
         project: &str,
         update: QuotaUpdate,
     ) -> Result<QuotaRecord, StoreError>;
-    /// Sets a project's limits (creating the record if needed).
+    /// Sets a project's limits (creating the record if needed), keeping its usage.
     async fn set_quota_limits(
         &self,
         project: &str,
         spec: &LvmQuotaSpec,
-    ) -> Result<QuotaRecord, StoreError>;
+    ) -> Result<QuotaRecord, StoreError> {
+        let spec = spec.clone();
+        self.update_quota(
+            project,
+            Box::new(move |cur| {
+                Ok((
+                    spec.clone(),
+                    cur.map(|r| r.status.clone()).unwrap_or_default(),
+                ))
+            }),
+        )
+        .await
+    }
     async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError>;
 
     async fn put_node(&self, record: &NodeRecord) -> Result<NodeRecord, StoreError>;

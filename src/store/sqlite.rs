@@ -10,8 +10,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::broadcast;
 
 use super::{
-    Change, Kind, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter, SnapshotRecord,
-    Store, StoreError, VolumeFilter, VolumeRecord, from_json, to_json,
+    Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
+    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, from_json, to_json,
 };
 use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
 
@@ -215,6 +215,69 @@ impl SqliteStore {
         })
     }
 
+    /// One IMMEDIATE transaction: read the record, apply `f`, write it back
+    /// if it changed. SQLite serializes writers: nothing to retry.
+    async fn modify<S, T>(
+        &self,
+        kind: Kind,
+        name: &str,
+        mut f: Modify<Record<S, T>>,
+        index: fn(&Record<S, T>) -> Index,
+        node_of: fn(&Record<S, T>) -> String,
+    ) -> Result<Option<Record<S, T>>, StoreError>
+    where
+        S: Serialize + DeserializeOwned + Clone + PartialEq + Send + 'static,
+        T: Serialize + DeserializeOwned + Clone + PartialEq + Send + 'static,
+    {
+        let n = name.to_string();
+        let out = self
+            .with_conn(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
+                let row: Option<(i64, String, String)> = tx
+                    .query_row(
+                        "SELECT version, spec, status FROM records WHERE kind = ?1 AND name = ?2",
+                        params![kind.as_str(), n],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                let Some((v, spec, status)) = row else {
+                    return Ok(None);
+                };
+                let current: Record<S, T> = decode(kind, n.clone(), v, &spec, &status)?;
+                let mut next = current.clone();
+                f(&mut next).map_err(StoreError::Aborted)?;
+                if next.spec == current.spec && next.status == current.status {
+                    return Ok(Some((current, false)));
+                }
+                let spec = to_json(kind, &n, &next.spec)?;
+                let status = to_json(kind, &n, &next.status)?;
+                let ix = index(&next);
+                tx.execute(
+                    "UPDATE records SET version = version + 1, csi_name = ?3, node = ?4, project = ?5,
+                     source = ?6, deleted = ?7, spec = ?8, status = ?9 WHERE kind = ?1 AND name = ?2",
+                    params![kind.as_str(), n, ix.csi_name, ix.node, ix.project, ix.source, ix.deleted, spec, status],
+                )
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                        StoreError::AlreadyExists { kind: kind.as_str(), name: format!("with CSI name {:?}", ix.csi_name.clone().unwrap_or_default()) }
+                    }
+                    e => db_err(e),
+                })?;
+                tx.commit().map_err(db_err)?;
+                next.name = current.name;
+                next.version = (v + 1).to_string();
+                Ok(Some((next, true)))
+            })
+            .await?;
+        Ok(out.map(|(record, written)| {
+            if written {
+                self.notify(kind, name, Some(node_of(&record)));
+            }
+            record
+        }))
+    }
+
     async fn get<S, T>(&self, kind: Kind, name: &str) -> Result<Option<Record<S, T>>, StoreError>
     where
         S: DeserializeOwned + Send + 'static,
@@ -347,7 +410,7 @@ fn volume_index(r: &VolumeRecord) -> Index {
             .source_snapshot_id
             .clone()
             .or_else(|| r.spec.source_volume_id.clone()),
-        deleted: r.status.deleted,
+        deleted: r.status.life.deleted,
     }
 }
 
@@ -357,7 +420,7 @@ fn snapshot_index(r: &SnapshotRecord) -> Index {
         node: Some(r.spec.node.clone()),
         project: Some(r.spec.project.clone()),
         source: Some(r.spec.source_volume_id.clone()),
-        deleted: r.status.deleted,
+        deleted: r.status.life.deleted,
     }
 }
 
@@ -382,7 +445,7 @@ fn filter_sql(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+    async fn insert_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
         self.create(Kind::Volume, r, volume_index(r)).await
     }
     async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError> {
@@ -407,11 +470,19 @@ impl Store for SqliteStore {
     async fn update_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
         self.update(Kind::Volume, r, volume_index(r)).await
     }
+    async fn modify_volume(
+        &self,
+        id: &str,
+        f: Modify<VolumeRecord>,
+    ) -> Result<Option<VolumeRecord>, StoreError> {
+        self.modify(Kind::Volume, id, f, volume_index, |r| r.spec.node.clone())
+            .await
+    }
     async fn purge_volume(&self, id: &str) -> Result<(), StoreError> {
         self.purge(Kind::Volume, id).await
     }
 
-    async fn create_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+    async fn insert_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
         self.create(Kind::Snapshot, r, snapshot_index(r)).await
     }
     async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
@@ -439,6 +510,16 @@ impl Store for SqliteStore {
     }
     async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
         self.update(Kind::Snapshot, r, snapshot_index(r)).await
+    }
+    async fn modify_snapshot(
+        &self,
+        id: &str,
+        f: Modify<SnapshotRecord>,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        self.modify(Kind::Snapshot, id, f, snapshot_index, |r| {
+            r.spec.node.clone()
+        })
+        .await
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
         self.purge(Kind::Snapshot, id).await
@@ -487,24 +568,6 @@ impl Store for SqliteStore {
             .await?;
         self.notify(Kind::Quota, project, None);
         Ok(record)
-    }
-
-    async fn set_quota_limits(
-        &self,
-        project: &str,
-        spec: &LvmQuotaSpec,
-    ) -> Result<QuotaRecord, StoreError> {
-        let spec = spec.clone();
-        self.update_quota(
-            project,
-            Box::new(move |current| {
-                Ok((
-                    spec.clone(),
-                    current.map(|r| r.status.clone()).unwrap_or_default(),
-                ))
-            }),
-        )
-        .await
     }
 
     async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {

@@ -60,8 +60,11 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
             quota_reservations: Vec::new(),
         },
         LvmSnapshotStatus {
-            status: SnapshotState::Creating,
-            progress: "0%".into(),
+            life: lvsnap::records::Lifecycle {
+                status: SnapshotState::Creating,
+                progress: "0%".into(),
+                ..Default::default()
+            },
             ..Default::default()
         },
     )
@@ -69,12 +72,12 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
 
 pub async fn crud_and_optimistic_concurrency(store: Arc<dyn Store>) {
     let v = store
-        .create_volume(&volume("v1", "pvc-1", "n1", "p1"))
+        .insert_volume(&volume("v1", "pvc-1", "n1", "p1"))
         .await
         .unwrap();
     assert!(!v.version.is_empty());
     let err = store
-        .create_volume(&volume("v1", "pvc-1", "n1", "p1"))
+        .insert_volume(&volume("v1", "pvc-1", "n1", "p1"))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
@@ -84,21 +87,35 @@ pub async fn crud_and_optimistic_concurrency(store: Arc<dyn Store>) {
     assert_eq!(got.version, v.version);
 
     let mut next = got.clone();
-    next.status.status = VolumeState::Available;
+    next.status.life.status = VolumeState::Available;
     let updated = store.update_volume(&next).await.unwrap();
     assert_ne!(updated.version, got.version, "a write bumps the version");
     assert_eq!(
-        store.get_volume("v1").await.unwrap().unwrap().status.status,
+        store
+            .get_volume("v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .life
+            .status,
         VolumeState::Available
     );
 
     // A write based on the old version is refused and changes nothing.
     let mut stale = got.clone();
-    stale.status.status = VolumeState::Error;
+    stale.status.life.status = VolumeState::Error;
     let err = store.update_volume(&stale).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
     assert_eq!(
-        store.get_volume("v1").await.unwrap().unwrap().status.status,
+        store
+            .get_volume("v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+            .life
+            .status,
         VolumeState::Available
     );
 
@@ -121,7 +138,7 @@ pub async fn crud_and_optimistic_concurrency(store: Arc<dyn Store>) {
 
 pub async fn find_by_csi_name_skips_deleted(store: Arc<dyn Store>) {
     let s = store
-        .create_snapshot(&snapshot("s1", "snap-a", "v1", "p1"))
+        .insert_snapshot(&snapshot("s1", "snap-a", "v1", "p1"))
         .await
         .unwrap();
     assert_eq!(
@@ -130,8 +147,8 @@ pub async fn find_by_csi_name_skips_deleted(store: Arc<dyn Store>) {
     );
     assert!(store.find_snapshot("snap-b").await.unwrap().is_none());
     let mut deleted = s.clone();
-    deleted.status.deleted = true;
-    deleted.status.status = SnapshotState::Deleted;
+    deleted.status.life.deleted = true;
+    deleted.status.life.status = SnapshotState::Deleted;
     store.update_snapshot(&deleted).await.unwrap();
     assert!(
         store.find_snapshot("snap-a").await.unwrap().is_none(),
@@ -139,7 +156,7 @@ pub async fn find_by_csi_name_skips_deleted(store: Arc<dyn Store>) {
     );
     // The name is free again: a new record may take it.
     store
-        .create_snapshot(&snapshot("s2", "snap-a", "v1", "p1"))
+        .insert_snapshot(&snapshot("s2", "snap-a", "v1", "p1"))
         .await
         .unwrap();
     assert_eq!(
@@ -151,7 +168,7 @@ pub async fn find_by_csi_name_skips_deleted(store: Arc<dyn Store>) {
             .get_snapshot("s1")
             .await
             .unwrap()
-            .map(|r| r.status.deleted),
+            .map(|r| r.status.life.deleted),
         Some(true)
     );
 }
@@ -161,7 +178,7 @@ pub async fn list_filters_and_pages_in_a_stable_order(store: Arc<dyn Store>) {
         let source = if i % 2 == 0 { "va" } else { "vb" };
         let project = if i < 5 { "p1" } else { "p2" };
         store
-            .create_snapshot(&snapshot(
+            .insert_snapshot(&snapshot(
                 &format!("s{i:02}"),
                 &format!("c{i}"),
                 source,
@@ -226,7 +243,7 @@ pub async fn list_filters_and_pages_in_a_stable_order(store: Arc<dyn Store>) {
 
     // Deleted records are listed only when asked for.
     let mut s = store.get_snapshot("s00").await.unwrap().unwrap();
-    s.status.deleted = true;
+    s.status.life.deleted = true;
     store.update_snapshot(&s).await.unwrap();
     assert_eq!(
         store.list_snapshots(&all, None, 100).await.unwrap().len(),
@@ -247,11 +264,11 @@ pub async fn list_filters_and_pages_in_a_stable_order(store: Arc<dyn Store>) {
 
     // Volumes by node.
     store
-        .create_volume(&volume("va", "pvc-a", "n1", "p1"))
+        .insert_volume(&volume("va", "pvc-a", "n1", "p1"))
         .await
         .unwrap();
     store
-        .create_volume(&volume("vb", "pvc-b", "n2", "p1"))
+        .insert_volume(&volume("vb", "pvc-b", "n2", "p1"))
         .await
         .unwrap();
     let on_n2 = VolumeFilter {
@@ -328,7 +345,7 @@ pub async fn nodes_upsert(store: Arc<dyn Store>) {
 pub async fn changes_are_announced(store: Arc<dyn Store>) {
     let mut rx = store.subscribe();
     store
-        .create_volume(&volume("vw", "pvc-w", "n7", "p1"))
+        .insert_volume(&volume("vw", "pvc-w", "n7", "p1"))
         .await
         .unwrap();
     let change = tokio::time::timeout(std::time::Duration::from_secs(10), rx.recv())
@@ -344,10 +361,10 @@ pub mod quota;
 /// Two live records cannot share a CSI name, even when created at once.
 pub async fn csi_names_are_unique_among_live_records(store: Arc<dyn Store>) {
     let a = store
-        .create_snapshot(&snapshot("u1", "same", "v1", "p1"))
+        .insert_snapshot(&snapshot("u1", "same", "v1", "p1"))
         .await;
     let b = store
-        .create_snapshot(&snapshot("u2", "same", "v1", "p1"))
+        .insert_snapshot(&snapshot("u2", "same", "v1", "p1"))
         .await;
     assert!(a.is_ok());
     assert!(matches!(b, Err(StoreError::AlreadyExists { .. })), "{b:?}");

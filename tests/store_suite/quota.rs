@@ -224,12 +224,12 @@ pub async fn expired_reservations_claimed_by_records_are_committed(store: Arc<dy
     let claimed = q.reserve("pc", &one("snapshots", 1)).await.unwrap();
     let mut rec = super::snapshot("claim-1", "claim-csi-1", "v", "pc");
     rec.spec.quota_reservations = claimed.clone();
-    store.create_snapshot(&rec).await.unwrap();
+    store.insert_snapshot(&rec).await.unwrap();
     let orphan = q.reserve("pc", &one("snapshots", 1)).await.unwrap();
     let mut gone = super::snapshot("claim-2", "claim-csi-2", "v", "pc");
     gone.spec.quota_reservations = orphan;
-    gone.status.deleted = true;
-    store.create_snapshot(&gone).await.unwrap();
+    gone.status.life.deleted = true;
+    store.insert_snapshot(&gone).await.unwrap();
     *now.lock().unwrap() = t0 + chrono::Duration::seconds(61);
     assert_eq!(q.expire().await.unwrap(), 2);
     let (_, st) = q.show("pc").await.unwrap();
@@ -248,7 +248,7 @@ pub async fn missing_usage_is_recounted_from_records(store: Arc<dyn Store>) {
     // Records exist but the quota record does not (e.g. restored records).
     for i in 0..3 {
         store
-            .create_snapshot(&super::snapshot(
+            .insert_snapshot(&super::snapshot(
                 &format!("rs{i}"),
                 &format!("rc{i}"),
                 "v",

@@ -65,14 +65,14 @@ async fn scenario(lvm: &Lvm, vg: &str, n: &Names) -> (Vec<Row>, Vec<ErrorKind>) 
     lvm.create_linear(vg, o, 6 * MIB, &tags(&n.origin.1))
         .await
         .unwrap();
-    lvm.create_snapshot(vg, o, &n.thick.0, None, &tags(&n.thick.1))
+    lvm.lvcreate_snapshot(vg, o, &n.thick.0, None, &tags(&n.thick.1))
         .await
         .unwrap();
     lvm.create_thin_pool(vg, &n.pool, 64 * MIB).await.unwrap();
     lvm.create_thin(vg, &n.pool, t, 16 * MIB, &tags(&n.thin.1))
         .await
         .unwrap();
-    lvm.create_snapshot(vg, t, &n.thin_snap.0, None, &tags(&n.thin_snap.1))
+    lvm.lvcreate_snapshot(vg, t, &n.thin_snap.0, None, &tags(&n.thin_snap.1))
         .await
         .unwrap();
     lvm.extend(vg, t, 17 * MIB).await.unwrap();
@@ -81,7 +81,7 @@ async fn scenario(lvm: &Lvm, vg: &str, n: &Names) -> (Vec<Row>, Vec<ErrorKind>) 
         lvm.remove(vg, o).await.unwrap_err().kind(),
         lvm.remove(vg, &n.pool).await.unwrap_err().kind(),
         lvm.create_linear(vg, o, MIB, &[]).await.unwrap_err().kind(),
-        lvm.create_snapshot(vg, &missing, &snap().0, None, &[])
+        lvm.lvcreate_snapshot(vg, &missing, &snap().0, None, &[])
             .await
             .unwrap_err()
             .kind(),
@@ -151,7 +151,7 @@ async fn oversized_cow_is_capped_as_lvm2_caps_it() {
         .unwrap();
     let (ours, theirs) = (snap().0, snap().0);
     let s = lvm
-        .create_snapshot(vg(), &origin, &ours, Some(1 << 30), &[])
+        .lvcreate_snapshot(vg(), &origin, &ours, Some(1 << 30), &[])
         .await
         .unwrap();
     let target = format!("{}/{}", vg(), origin);
@@ -190,7 +190,7 @@ async fn open_origin_skip_flag_and_activate_on_real_lvm() {
     lvm.create_linear(vg(), &origin, 8 * MIB, &[])
         .await
         .unwrap();
-    lvm.create_snapshot(vg(), &origin, &thick, None, &[])
+    lvm.lvcreate_snapshot(vg(), &origin, &thick, None, &[])
         .await
         .unwrap();
     let held = std::fs::File::open(device_mapper_path(vg(), &origin)).unwrap();

@@ -238,6 +238,8 @@ fn lvcreate(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
         tags,
         active,
         skip,
+        created: chrono::Utc::now(),
+        open: false,
     };
     vg.lvs.insert(name.to_string(), lv);
     Ok(CommandOutput::ok(format!(
@@ -249,8 +251,14 @@ fn lvremove(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
     for target in &args.positional {
         let (vg_name, lv) = split_path(target)?;
         let vg = target_vg(vgs, vg_name)?;
-        if !vg.lvs.contains_key(lv) {
-            return Err(lv_not_found(vg_name, lv));
+        match vg.lvs.get(lv) {
+            None => return Err(lv_not_found(vg_name, lv)),
+            Some(found) if found.open => {
+                return Err(super::model::fail(format!(
+                    "Logical volume {vg_name}/{lv} in use."
+                )));
+            }
+            Some(_) => {}
         }
         vg.remove(lv);
     }

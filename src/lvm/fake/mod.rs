@@ -142,6 +142,49 @@ impl FakeRunner {
             .unwrap_or_default()
     }
 
+    /// Makes LV `vg/lv` look created `age` ago (its `lv_time`); false if absent.
+    pub fn set_lv_age(&self, vg: &str, lv: &str, age: Duration) -> bool {
+        let mut state = self.state();
+        let Some(found) = state.vgs.get_mut(vg).and_then(|v| v.lvs.get_mut(lv)) else {
+            return false;
+        };
+        found.created = chrono::Utc::now()
+            - chrono::Duration::from_std(age).unwrap_or(chrono::Duration::zero());
+        true
+    }
+
+    /// Marks LV `vg/lv` open (mounted) or not; false if absent.
+    pub fn set_open(&self, vg: &str, lv: &str, open: bool) -> bool {
+        let mut state = self.state();
+        let Some(found) = state.vgs.get_mut(vg).and_then(|v| v.lvs.get_mut(lv)) else {
+            return false;
+        };
+        found.open = open;
+        true
+    }
+
+    /// Creates LV `vg/lv` directly (linear, `size` bytes) with `tags`, as
+    /// another program would: a test's stand-in for an LV no record made.
+    pub fn insert_lv(&self, vg: &str, lv: &str, size: u64, tags: &[&str]) -> bool {
+        let mut state = self.state();
+        let Some(v) = state.vgs.get_mut(vg) else {
+            return false;
+        };
+        v.lvs.insert(
+            lv.to_string(),
+            model::Lv {
+                size,
+                kind: model::Kind::Linear,
+                tags: tags.iter().map(|t| t.to_string()).collect(),
+                active: true,
+                skip: false,
+                created: chrono::Utc::now(),
+                open: false,
+            },
+        );
+        true
+    }
+
     /// Free bytes of `vg` as the fake counts them.
     pub fn free_bytes(&self, vg: &str) -> Option<u64> {
         self.state().vgs.get(vg).map(Vg::free)

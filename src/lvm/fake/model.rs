@@ -28,6 +28,10 @@ pub(super) struct Lv {
     pub tags: BTreeSet<String>,
     pub active: bool,
     pub skip: bool,
+    /// `lv_time`: when it was created.
+    pub created: chrono::DateTime<chrono::Utc>,
+    /// Open (mounted, or held by a process): attr character 6 is `o`.
+    pub open: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -109,17 +113,18 @@ impl Vg {
     fn attr(&self, name: &str, lv: &Lv) -> String {
         let active = if lv.active { 'a' } else { '-' };
         let skip = if lv.skip { 'k' } else { '-' };
+        let o = if lv.open { 'o' } else { '-' };
         match &lv.kind {
-            Kind::Linear if self.has_thick_snapshots(name) => format!("owi-{active}-s---"),
-            Kind::Linear => format!("-wi-{active}-----"),
-            Kind::ThickSnapshot { .. } => format!("swi-{active}-s---"),
+            Kind::Linear if self.has_thick_snapshots(name) => format!("owi-{active}{o}s---"),
+            Kind::Linear => format!("-wi-{active}{o}----"),
+            Kind::ThickSnapshot { .. } => format!("swi-{active}{o}s---"),
             Kind::ThinPool => {
                 let open = self.lvs.values().any(|o| {
                     o.active && matches!(&o.kind, Kind::Thin { pool, .. } if pool == name)
                 });
                 format!("twi-{active}{}tz--", if open { 'o' } else { '-' })
             }
-            Kind::Thin { .. } => format!("Vwi-{active}-tz-{skip}"),
+            Kind::Thin { .. } => format!("Vwi-{active}{o}tz-{skip}"),
         }
     }
 
@@ -151,6 +156,7 @@ impl Vg {
             "lv_size": lv.size.to_string(), "origin": origin, "origin_size": origin_size,
             "pool_lv": pool, "lv_tags": tags.join(","), "data_percent": data,
             "snap_percent": snap, "metadata_percent": meta,
+            "lv_time": lv.created.format("%Y-%m-%d %H:%M:%S %z").to_string(),
         })
     }
 

@@ -88,7 +88,7 @@ async fn every_operation_builds_the_expected_argv() {
     ]);
     assert_eq!(argvs(&fake), [lvs(), vgs(), create, lvs()]);
 
-    lvm.create_snapshot(VG, &vol, &snap, None, std::slice::from_ref(&tag))
+    lvm.lvcreate_snapshot(VG, &vol, &snap, None, std::slice::from_ref(&tag))
         .await
         .unwrap();
     let create = v(&[
@@ -106,7 +106,7 @@ async fn every_operation_builds_the_expected_argv() {
     assert_eq!(argvs(&fake), [lvs(), vgs(), create, lvs()]);
 
     let small = LvName::new("_snapshot-small").unwrap();
-    lvm.create_snapshot(VG, &vol, &small, Some(MIB), &[])
+    lvm.lvcreate_snapshot(VG, &vol, &small, Some(MIB), &[])
         .await
         .unwrap();
     let create = v(&[
@@ -158,7 +158,7 @@ async fn every_operation_builds_the_expected_argv() {
     assert_eq!(argvs(&fake), [lvs(), vgs(), create, lvs()]);
 
     let thin_snap = LvName::new("_snapshot-t").unwrap();
-    lvm.create_snapshot(VG, &thin, &thin_snap, None, std::slice::from_ref(&tag))
+    lvm.lvcreate_snapshot(VG, &thin, &thin_snap, None, std::slice::from_ref(&tag))
         .await
         .unwrap();
     let create = v(&[

@@ -81,7 +81,7 @@ async fn space_is_checked_before_lvcreate() {
     let snap = LvName::snapshot(Uuid::new_v4());
     // Default COW size = origin size (600 MiB) > 424 MiB free.
     let err = lvm
-        .create_snapshot(VG, &name, &snap, None, &[])
+        .lvcreate_snapshot(VG, &name, &snap, None, &[])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InsufficientSpace);
@@ -92,7 +92,7 @@ async fn space_is_checked_before_lvcreate() {
     assert!(fake.argvs_of("lvextend").is_empty());
     // A smaller COW area fits.
     let s = lvm
-        .create_snapshot(VG, &name, &snap, Some(100 * MIB), &[])
+        .lvcreate_snapshot(VG, &name, &snap, Some(100 * MIB), &[])
         .await
         .unwrap();
     assert_eq!(
@@ -119,7 +119,7 @@ async fn zero_sizes_are_invalid() {
     );
     let snap = LvName::snapshot(Uuid::new_v4());
     let err = lvm
-        .create_snapshot(VG, &name, &snap, Some(0), &[])
+        .lvcreate_snapshot(VG, &name, &snap, Some(0), &[])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
@@ -133,7 +133,7 @@ async fn thick_snapshot_makes_an_origin_that_cannot_be_removed() {
     lvm.create_linear(VG, &vol, 12 * MIB, &[]).await.unwrap();
     let snap = LvName::snapshot(Uuid::new_v4());
     let s = lvm
-        .create_snapshot(VG, &vol, &snap, None, &[])
+        .lvcreate_snapshot(VG, &vol, &snap, None, &[])
         .await
         .unwrap();
     assert!(s.attr.is_thick_snapshot() && s.is_snapshot());
@@ -151,7 +151,7 @@ async fn thick_snapshot_makes_an_origin_that_cannot_be_removed() {
     );
 
     let err = lvm
-        .create_snapshot(VG, &snap, &LvName::snapshot(Uuid::new_v4()), None, &[])
+        .lvcreate_snapshot(VG, &snap, &LvName::snapshot(Uuid::new_v4()), None, &[])
         .await
         .unwrap_err();
     assert_eq!(
@@ -205,7 +205,7 @@ async fn thin_pool_thin_volume_and_active_thin_snapshot() {
         LvTag::record(Uuid::new_v4()),
     );
     let s = lvm
-        .create_snapshot(VG, &thin, &snap, Some(MIB), std::slice::from_ref(&stag))
+        .lvcreate_snapshot(VG, &thin, &snap, Some(MIB), std::slice::from_ref(&stag))
         .await
         .unwrap();
     assert!(s.is_snapshot() && s.attr.is_thin() && s.attr.is_active() && !s.attr.activation_skip);
@@ -296,7 +296,7 @@ async fn oversized_cow_areas_are_capped_at_what_the_origin_can_use() {
     // 10 GiB asked on a 1 GiB VG: capped to 16 MiB (extent-rounded), which fits.
     let snap = LvName::snapshot(Uuid::new_v4());
     let s = lvm
-        .create_snapshot(VG, &vol, &snap, Some(10 << 30), &[])
+        .lvcreate_snapshot(VG, &vol, &snap, Some(10 << 30), &[])
         .await
         .unwrap();
     assert_eq!(s.size_bytes, 16 * MIB);

@@ -139,7 +139,7 @@ async fn snapshot_of_a_missing_origin_is_not_found_without_lvcreate() {
     let (fake, lvm) = setup(LvmConfig::default());
     let origin = LvName::volume(Uuid::new_v4());
     let err = lvm
-        .create_snapshot(VG, &origin, &LvName::snapshot(Uuid::new_v4()), None, &[])
+        .lvcreate_snapshot(VG, &origin, &LvName::snapshot(Uuid::new_v4()), None, &[])
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);

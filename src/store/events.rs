@@ -1,11 +1,13 @@
 //! Cinder's notifications (`snapshot.create.start`, `…create.end`,
-//! `…delete.start`, `…delete.end`, and errors) as events on the record. The
-//! executor emits them through an [`EventSink`]: in Kubernetes they become
-//! Events on the LvmSnapshot/LvmVolume (`kubectl describe`), in all-in-one
-//! they are log lines.
+//! `…delete.start`, `…delete.end`, and errors) as events on the record, and
+//! the failure paths' own (an orphan LV reaped, a failed create released, a
+//! record whose node is gone). The executor and the controller emit them
+//! through an [`EventSink`], a port below both: in Kubernetes they become
+//! Events on the LvmSnapshot/LvmVolume/LvmNode (`kubectl describe`), in
+//! all-in-one they are log lines.
 use async_trait::async_trait;
 
-use crate::store::Kind;
+use super::Kind;
 
 /// The phase of a lifecycle notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,13 @@ pub enum Phase {
     DeleteStart,
     DeleteEnd,
     DeleteError,
+    /// An LV tagged by lvsnap that no record claims was removed (on the node).
+    OrphanReaped,
+    /// A failed create nobody asked for again was released (record, quota).
+    FailedCreateReleased,
+    /// The record's node is gone: the record was deleted and its quota
+    /// released without removing the LV.
+    LvAbandoned,
 }
 
 impl Phase {
@@ -28,6 +37,9 @@ impl Phase {
             Phase::DeleteStart => "delete.start",
             Phase::DeleteEnd => "delete.end",
             Phase::DeleteError => "delete.error",
+            Phase::OrphanReaped => "orphan.reaped",
+            Phase::FailedCreateReleased => "create.released",
+            Phase::LvAbandoned => "delete.abandoned",
         }
     }
 
@@ -40,6 +52,9 @@ impl Phase {
             Phase::DeleteStart => "DeleteStart",
             Phase::DeleteEnd => "DeleteEnd",
             Phase::DeleteError => "DeleteError",
+            Phase::OrphanReaped => "OrphanReaped",
+            Phase::FailedCreateReleased => "FailedCreateReleased",
+            Phase::LvAbandoned => "LvNotRemoved",
         }
     }
 
@@ -47,12 +62,17 @@ impl Phase {
     pub fn action(self) -> &'static str {
         match self {
             Phase::CreateStart | Phase::CreateEnd | Phase::CreateError => "Create",
+            Phase::OrphanReaped => "Reap",
+            Phase::FailedCreateReleased => "Release",
             _ => "Delete",
         }
     }
 
     pub fn is_error(self) -> bool {
-        matches!(self, Phase::CreateError | Phase::DeleteError)
+        matches!(
+            self,
+            Phase::CreateError | Phase::DeleteError | Phase::OrphanReaped | Phase::LvAbandoned
+        )
     }
 }
 

@@ -1,0 +1,266 @@
+//! Settling the node's records against its volume group (on start, then
+//! at every resync): records whose LV vanished become `error`, LVs tagged
+//! by lvsnap that no record claims are reported, and reaped only with
+//! `--reap-orphans`. Both act only on a complete view: this node's volume
+//! listing, its snapshot listing and the LV listing all succeeded in the
+//! same pass. A failed or forbidden listing is never "no records": nothing
+//! is removed or marked, and the caller retries with back-off. A reap also
+//! needs the LV closed, older than `--orphan-grace`, and its record
+//! confirmed absent by a direct read just before.
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::executor::Executor;
+use crate::lvm::{LvInfo, LvmError};
+use crate::records::{FailureCode, Operation, SnapshotState, VolumeState};
+use crate::store::{Kind, Phase, SnapshotFilter, SnapshotRecord, StoreError, VolumeFilter};
+use crate::store::{VolumeRecord, modify};
+
+/// Why a settle pass did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    #[error("cannot list this node's records: {0}")]
+    Records(#[source] StoreError),
+    #[error("cannot list the volume group's LVs: {0}")]
+    Lvm(#[source] LvmError),
+}
+
+/// What a settle pass found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Records marked `error` because their LV vanished.
+    pub vanished: Vec<String>,
+    /// LVs tagged by lvsnap that no record of this node claims.
+    pub orphans: Vec<String>,
+    /// Those of them removed (`--reap-orphans`).
+    pub reaped: Vec<String>,
+}
+
+/// Back-off between failed settle passes: 1 s doubling to 60 s, jittered.
+pub(super) fn retry_delay(round: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+    base.mul_f64(0.75 + fastrand::f64() / 2.0)
+}
+
+impl Executor {
+    /// One settle pass; see the module docs.
+    pub async fn settle(&self) -> Result<Settled, SettleError> {
+        let result = self.settle_once().await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "settling skipped: no complete view of records and LVs; nothing removed or marked");
+        }
+        result
+    }
+
+    async fn settle_once(&self) -> Result<Settled, SettleError> {
+        let node = Some(self.settings.node_id.clone());
+        // Records first, then LVs: a record `available` in the listing had
+        // its LV before it, so an LV missing afterwards really vanished.
+        let volumes = self
+            .store
+            .list_volumes(
+                &VolumeFilter {
+                    node: node.clone(),
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+            .map_err(SettleError::Records)?;
+        let snapshots = self
+            .store
+            .list_snapshots(
+                &SnapshotFilter {
+                    node,
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await
+            .map_err(SettleError::Records)?;
+        let lvs = self
+            .lvm
+            .lvs(&self.settings.vg)
+            .await
+            .map_err(SettleError::Lvm)?;
+        let present: HashSet<&str> = lvs.iter().map(|l| l.name.as_str()).collect();
+        let mut out = Settled::default();
+
+        let mine = |vg: &str| vg == self.settings.vg;
+        for v in volumes.iter().filter(|v| mine(&v.spec.vg)) {
+            if v.status.life.status == VolumeState::Available
+                && !present.contains(v.spec.lv_name.as_str())
+                && self.mark_volume_vanished(v).await
+            {
+                out.vanished.push(v.name.clone());
+            }
+        }
+        for s in snapshots.iter().filter(|s| mine(&s.spec.vg)) {
+            if s.status.life.status == SnapshotState::Available
+                && !present.contains(s.spec.lv_name.as_str())
+                && self.mark_snapshot_vanished(s).await
+            {
+                out.vanished.push(s.name.clone());
+            }
+        }
+
+        let claimed: HashSet<&str> = volumes
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(snapshots.iter().map(|s| s.name.as_str()))
+            .collect();
+        for lv in &lvs {
+            for id in lv.record_ids() {
+                let id = id.to_string();
+                if claimed.contains(id.as_str()) {
+                    continue;
+                }
+                out.orphans.push(lv.name.to_string());
+                if self.reap(lv, &id).await {
+                    out.reaped.push(lv.name.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_volume_vanished(&self, v: &VolumeRecord) -> bool {
+        let msg = format!("LV {}/{} vanished", v.spec.vg, v.spec.lv_name);
+        let marked = self
+            .store
+            .modify_volume(
+                &v.name,
+                modify(move |r: &mut VolumeRecord| {
+                    if r.status.life.status == VolumeState::Available && !r.status.life.deleted {
+                        r.status.life.status = VolumeState::Error;
+                        r.status
+                            .life
+                            .fail(Operation::Check, FailureCode::NotFound, &msg);
+                    }
+                    Ok(())
+                }),
+            )
+            .await;
+        self.vanished(
+            Kind::Volume,
+            &v.name,
+            &v.spec.lv_name,
+            marked.map(|r| r.map(|r| r.status.life.status == VolumeState::Error)),
+        )
+    }
+
+    async fn mark_snapshot_vanished(&self, s: &SnapshotRecord) -> bool {
+        let msg = format!("LV {}/{} vanished", s.spec.vg, s.spec.lv_name);
+        let marked = self
+            .store
+            .modify_snapshot(
+                &s.name,
+                modify(move |r: &mut SnapshotRecord| {
+                    if r.status.life.status == SnapshotState::Available && !r.status.life.deleted {
+                        r.status.life.status = SnapshotState::Error;
+                        r.status.ready_to_use = false;
+                        r.status
+                            .life
+                            .fail(Operation::Check, FailureCode::NotFound, &msg);
+                    }
+                    Ok(())
+                }),
+            )
+            .await;
+        self.vanished(
+            Kind::Snapshot,
+            &s.name,
+            &s.spec.lv_name,
+            marked.map(|r| r.map(|r| r.status.life.status == SnapshotState::Error)),
+        )
+    }
+
+    fn vanished(
+        &self,
+        kind: Kind,
+        id: &str,
+        lv: &str,
+        marked: Result<Option<bool>, StoreError>,
+    ) -> bool {
+        match marked {
+            Ok(Some(true)) => {
+                tracing::error!(kind = kind.as_str(), record = %id, lv, "the record's LV vanished: marked error");
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::warn!(record = %id, error = %e, "cannot mark a record whose LV vanished");
+                false
+            }
+        }
+    }
+
+    /// Removes orphan `lv` (tagged with record `id`) if reaping is on and
+    /// there is proof: closed, old enough, and no live record of this node
+    /// with that id on a direct read. Returns whether it was removed.
+    async fn reap(&self, lv: &LvInfo, id: &str) -> bool {
+        let vg = &self.settings.vg;
+        let tag = format!("lvsnap.io/id={id}");
+        if !self.settings.reap_orphans {
+            tracing::warn!(lv = %lv.name, %tag, "LV tagged by lvsnap has no record (left alone; --reap-orphans removes it)");
+            return false;
+        }
+        if lv.attr.open {
+            tracing::warn!(lv = %lv.name, %tag, "orphan LV is open: not reaped");
+            return false;
+        }
+        let grace =
+            chrono::Duration::from_std(self.settings.orphan_grace).unwrap_or(chrono::Duration::MAX);
+        let old_enough = lv.created.is_some_and(|t| Utc::now() - t >= grace);
+        if !old_enough {
+            tracing::warn!(lv = %lv.name, %tag, created = ?lv.created, "orphan LV is younger than --orphan-grace (or of unknown age): not reaped yet");
+            return false;
+        }
+        if !self.confirmed_unclaimed(id).await {
+            return false;
+        }
+        match self.lvm.remove(vg, &lv.name).await {
+            Ok(_) => {
+                let note = format!(
+                    "removed orphan LV {vg}/{} ({tag}): no record claims it",
+                    lv.name
+                );
+                self.notify(
+                    Kind::Node,
+                    &self.settings.node_id,
+                    Phase::OrphanReaped,
+                    note,
+                )
+                .await;
+                true
+            }
+            Err(e) => {
+                tracing::error!(lv = %lv.name, %tag, error = %e, "orphan removal failed");
+                false
+            }
+        }
+    }
+
+    /// A direct read of both kinds: no live record of this node has `id`.
+    /// Any error is no proof.
+    async fn confirmed_unclaimed(&self, id: &str) -> bool {
+        let node = self.settings.node_id.as_str();
+        let volume = self.store.get_volume(id).await;
+        let snapshot = self.store.get_snapshot(id).await;
+        match (volume, snapshot) {
+            (Ok(v), Ok(s)) => {
+                let v = v.is_some_and(|v| !v.status.life.deleted && v.spec.node == node);
+                let s = s.is_some_and(|s| !s.status.life.deleted && s.spec.node == node);
+                !(v || s)
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(record = %id, error = %e, "cannot confirm an orphan's record is gone: not reaped");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The lifecycle block volumes and snapshots share: status, progress, the
+//! recorded failure, the soft delete. Flattened into each status, so the
+//! stored fields keep the names records always had (`status`, `progress`,
+//! `errorCode`, `errorMessage`, `deleted`, `deletedAt`; `createdAt`, which
+//! snapshots stored as `creationTime`, is still read under that name).
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::failure::{FailureCode, Operation};
+use super::state::{IllegalTransition, SnapshotState, VolumeState};
+
+/// Now, RFC 3339 with nanoseconds: every timestamp a record carries.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// Parses a record timestamp; `None` when absent or malformed.
+pub fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(t?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// A status machine the lifecycle block runs (Cinder's volume and snapshot
+/// statuses).
+pub trait LifeState: Copy + Eq + std::fmt::Debug {
+    const CREATING: Self;
+    const AVAILABLE: Self;
+    const ERROR: Self;
+    const DELETING: Self;
+    const ERROR_DELETING: Self;
+    const DELETED: Self;
+    fn as_str(self) -> &'static str;
+    fn transition(self, to: Self) -> Result<Self, IllegalTransition>;
+}
+
+impl LifeState for SnapshotState {
+    const CREATING: Self = SnapshotState::Creating;
+    const AVAILABLE: Self = SnapshotState::Available;
+    const ERROR: Self = SnapshotState::Error;
+    const DELETING: Self = SnapshotState::Deleting;
+    const ERROR_DELETING: Self = SnapshotState::ErrorDeleting;
+    const DELETED: Self = SnapshotState::Deleted;
+    fn as_str(self) -> &'static str {
+        SnapshotState::as_str(self)
+    }
+    fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
+        SnapshotState::transition(self, to)
+    }
+}
+
+impl LifeState for VolumeState {
+    const CREATING: Self = VolumeState::Creating;
+    const AVAILABLE: Self = VolumeState::Available;
+    const ERROR: Self = VolumeState::Error;
+    const DELETING: Self = VolumeState::Deleting;
+    const ERROR_DELETING: Self = VolumeState::ErrorDeleting;
+    const DELETED: Self = VolumeState::Deleted;
+    fn as_str(self) -> &'static str {
+        VolumeState::as_str(self)
+    }
+    fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
+        VolumeState::transition(self, to)
+    }
+}
+
+/// Status, progress, failure and soft delete of one record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle<S> {
+    pub status: S,
+    /// "0%" … "100%".
+    #[serde(default)]
+    pub progress: String,
+    /// RFC 3339; set when the record is written.
+    #[serde(default, alias = "creationTime")]
+    pub created_at: String,
+    /// Why the last operation failed (status `error`, `error_deleting`, or
+    /// back to `available` after a busy delete or a failed extend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<FailureCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+    /// The operation that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_op: Option<Operation>,
+    /// RFC 3339: when it failed (a failed create nobody asks for again is
+    /// released `--failed-create-grace` after this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_at: Option<String>,
+    #[serde(default)]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+}
+
+impl<S: LifeState> Lifecycle<S> {
+    /// A record being created: `creating`, `0%`, created now.
+    pub fn creating() -> Self {
+        Self {
+            status: S::CREATING,
+            progress: "0%".into(),
+            created_at: now_rfc3339(),
+            error_code: None,
+            error_message: None,
+            error_op: None,
+            error_at: None,
+            deleted: false,
+            deleted_at: None,
+        }
+    }
+
+    /// Moves to `to` if Cinder's machine allows it.
+    pub fn transition(&mut self, to: S) -> Result<(), IllegalTransition> {
+        self.status = self.status.transition(to)?;
+        Ok(())
+    }
+
+    /// Records a failure of `op` (the status is the caller's to set).
+    pub fn fail(&mut self, op: Operation, code: FailureCode, message: impl Into<String>) {
+        self.error_code = Some(code);
+        self.error_message = Some(message.into());
+        self.error_op = Some(op);
+        self.error_at = Some(now_rfc3339());
+    }
+
+    /// A create that failed: status `error` with the failure.
+    pub fn fail_create(&mut self, code: FailureCode, message: impl Into<String>) {
+        self.status = S::ERROR;
+        self.fail(Operation::Create, code, message);
+    }
+
+    pub fn clear_error(&mut self) {
+        self.error_code = None;
+        self.error_message = None;
+        self.error_op = None;
+        self.error_at = None;
+    }
+
+    /// Soft delete (Cinder's `deleted=1`, `deleted_at`): status `deleted`.
+    pub fn mark_deleted(&mut self) {
+        self.status = S::DELETED;
+        self.deleted = true;
+        self.deleted_at = Some(now_rfc3339());
+    }
+
+    /// A create that failed (so never answered as a success), before `cutoff`.
+    pub fn failed_create_before(&self, cutoff: DateTime<Utc>) -> bool {
+        !self.deleted
+            && self.status == S::ERROR
+            && self.error_op == Some(Operation::Create)
+            && parse_time(self.error_at.as_deref()).is_some_and(|t| t < cutoff)
+    }
+
+    /// A failed create, whenever it failed.
+    pub fn is_failed_create(&self) -> bool {
+        !self.deleted && self.status == S::ERROR && self.error_op == Some(Operation::Create)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_old_field_names_and_writes_the_same_ones() {
+        let old = r#"{"status":"error","progress":"0%","creationTime":"2026-01-01T00:00:00Z",
+                      "errorCode":"RESOURCE_EXHAUSTED","errorMessage":"no room","deleted":false}"#;
+        let l: Lifecycle<SnapshotState> = serde_json::from_str(old).unwrap();
+        assert_eq!(l.created_at, "2026-01-01T00:00:00Z");
+        assert_eq!(l.error_code, Some(FailureCode::ResourceExhausted));
+        assert_eq!(l.error_op, None);
+        let json = serde_json::to_value(&l).unwrap();
+        assert_eq!(json["errorCode"], "RESOURCE_EXHAUSTED");
+        assert_eq!(json["createdAt"], "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn failed_creates_are_told_apart_from_other_failures() {
+        let mut l = Lifecycle::<VolumeState>::creating();
+        assert!(!l.is_failed_create());
+        l.fail_create(FailureCode::ResourceExhausted, "no room");
+        assert!(l.is_failed_create());
+        let later = Utc::now() + chrono::Duration::seconds(5);
+        assert!(l.failed_create_before(later));
+        assert!(!l.failed_create_before(Utc::now() - chrono::Duration::seconds(60)));
+        l.clear_error();
+        assert!(!l.is_failed_create());
+        // A vanished LV is an error of the node's check, not of a create.
+        l.status = VolumeState::Error;
+        l.fail(Operation::Check, FailureCode::NotFound, "LV vanished");
+        assert!(!l.is_failed_create());
+        l.mark_deleted();
+        assert_eq!(l.status, VolumeState::Deleted);
+        assert!(l.deleted && l.deleted_at.is_some());
+    }
+}
