@@ -2,6 +2,8 @@
 //! Unix socket in a temporary directory and talk to it over gRPC.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;

@@ -51,6 +51,8 @@ struct State {
     vgs: BTreeMap<String, Vg>,
     calls: Vec<FakeCall>,
     scripted: BTreeMap<String, VecDeque<Scripted>>,
+    /// Told once when `program` is next called (see `called`).
+    waiters: Vec<(String, tokio::sync::oneshot::Sender<()>)>,
 }
 
 /// An in-memory LVM; see the module docs. Cheap to create: one per test.
@@ -105,6 +107,15 @@ impl FakeRunner {
         let mut state = self.state();
         let queue = state.scripted.entry(program.to_string()).or_default();
         queue.extend(std::iter::repeat_n(Scripted::Hang, times));
+    }
+
+    /// Resolves when `program` is next called (started, not finished).
+    pub fn called(&self, program: &str) -> impl std::future::Future<Output = ()> + use<> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.state().waiters.push((program.to_string(), tx));
+        async move {
+            let _ = rx.await;
+        }
     }
 
     /// Every call so far, in order.
@@ -227,9 +238,17 @@ impl CommandRunner for FakeRunner {
                     source: std::io::Error::from(std::io::ErrorKind::NotFound),
                 });
             };
+            let program = base_name(&argv[i]).to_string();
+            let (told, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut state.waiters)
+                .into_iter()
+                .partition(|(p, _)| *p == program);
+            state.waiters = waiting;
+            for (_, tx) in told {
+                let _ = tx.send(());
+            }
             let scripted = state
                 .scripted
-                .get_mut(base_name(&argv[i]))
+                .get_mut(&program)
                 .and_then(VecDeque::pop_front);
             match scripted {
                 Some(s) => s,
