@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod admin;
 #[cfg(feature = "bench")]
 mod bench;
+mod check;
 mod client;
 mod serve;
 
@@ -67,6 +68,9 @@ pub enum Command {
     SnapshotList(admin::AdminArgs),
     /// Show a project's quota limits and usage (all-in-one's store).
     QuotaShow(admin::QuotaShowArgs),
+    /// Check StorageClass / VolumeSnapshotClass parameters (YAML, e.g. `helm
+    /// template` output) as the CSI sidecars and lvsnap will treat them.
+    CheckClasses(check::CheckClassesArgs),
 }
 
 /// Flags every serving mode takes.
@@ -278,6 +282,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::SnapshotList(args) => current_thread()?.block_on(admin::snapshot_list(args)),
         Command::QuotaShow(args) => current_thread()?.block_on(admin::quota_show(args)),
+        Command::CheckClasses(args) => check::run(args),
         Command::Client(cmd) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
