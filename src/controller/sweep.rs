@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::nodes::NodeHealth;
 use super::{Controller, ControllerError, refuse};
 use crate::quota::release_key;
-use crate::records::{LifeState, parse_time};
+use crate::records::{FailureCode, LifeState, parse_time};
 use crate::store::{Kind, Phase, SnapshotFilter, Tracked, VolumeFilter, modify};
 
 /// What one sweep did.
@@ -69,10 +69,7 @@ impl Controller {
         let kind = R::KIND.as_str();
         let note = format!(
             "{kind} {id} failed to be created ({}: {}) and nobody asked for it again: released",
-            r.life()
-                .error_code
-                .map(|c| c.as_str())
-                .unwrap_or("INTERNAL"),
+            r.life().error_code.unwrap_or(FailureCode::Internal),
             r.life().error_message.clone().unwrap_or_default()
         );
         let result = if self.node_health(r.node()).await == NodeHealth::Gone {

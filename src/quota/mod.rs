@@ -5,6 +5,7 @@
 pub mod arith;
 mod config;
 mod engine;
+mod release;
 
 pub use config::{QuotaConfig, parse_duration};
 pub use engine::{Clock, QuotaEngine, system_clock};

@@ -1,0 +1,274 @@
+//! The Kubernetes backend: records are cluster-scoped CustomResources;
+//! writes are compare-and-swaps on resourceVersion (409 → `Conflict`),
+//! status goes through the status subresource, labels let a node list its
+//! own records and the controller find a record by CSI name.
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use kube::Client;
+use kube::api::PostParams;
+use sha2::{Digest, Sha256};
+use tokio::sync::broadcast;
+
+mod cr;
+mod ops;
+
+use cr::{classify, to_record};
+
+use super::{
+    Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
+    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, cas,
+};
+use crate::records::{LvmNode, LvmQuota, LvmSnapshot, LvmVolume};
+
+pub const LABEL_NODE: &str = "lvsnap.io/node";
+pub const LABEL_PROJECT: &str = "lvsnap.io/project";
+pub const LABEL_CSI_NAME: &str = "lvsnap.io/csi-name-hash";
+pub const LABEL_SOURCE: &str = "lvsnap.io/source-volume";
+
+/// The Kubernetes backend.
+#[derive(Clone)]
+pub struct KubeStore {
+    client: Client,
+    changes: broadcast::Sender<Change>,
+}
+
+impl Debug for KubeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KubeStore")
+    }
+}
+
+/// A label value for a CSI name (names may hold any character): its SHA-256.
+pub fn csi_name_label(name: &str) -> String {
+    hex::encode(Sha256::digest(name.as_bytes()))[..63].to_string()
+}
+
+fn volume_labels(r: &VolumeRecord) -> Vec<(&'static str, String)> {
+    let mut l = vec![
+        (LABEL_NODE, r.spec.node.clone()),
+        (LABEL_PROJECT, r.spec.project.clone()),
+        (LABEL_CSI_NAME, csi_name_label(&r.spec.csi_name)),
+    ];
+    if let Some(s) = &r.spec.source_volume_id {
+        l.push((LABEL_SOURCE, s.clone()));
+    }
+    l
+}
+
+fn snapshot_labels(r: &SnapshotRecord) -> Vec<(&'static str, String)> {
+    vec![
+        (LABEL_NODE, r.spec.node.clone()),
+        (LABEL_PROJECT, r.spec.project.clone()),
+        (LABEL_CSI_NAME, csi_name_label(&r.spec.csi_name)),
+        (LABEL_SOURCE, r.spec.source_volume_id.clone()),
+    ]
+}
+
+fn label_filter<'a>(parts: &[(&'a str, Option<&'a String>)]) -> Vec<(&'a str, &'a String)> {
+    parts
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| (*k, v)))
+        .collect()
+}
+
+#[async_trait]
+impl Store for KubeStore {
+    async fn insert_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+        let out = self.create::<LvmVolume>(r, volume_labels(r)).await?;
+        self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError> {
+        self.get::<LvmVolume>(id).await
+    }
+    async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError> {
+        let h = csi_name_label(csi_name);
+        Ok(self
+            .list::<LvmVolume>(
+                &[(LABEL_CSI_NAME, &h)],
+                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
+                None,
+                1,
+            )
+            .await?
+            .pop())
+    }
+    async fn list_volumes(
+        &self,
+        f: &VolumeFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<VolumeRecord>, StoreError> {
+        let sel = label_filter(&[
+            (LABEL_NODE, f.node.as_ref()),
+            (LABEL_PROJECT, f.project.as_ref()),
+        ]);
+        self.list::<LvmVolume>(
+            &sel,
+            |r| f.include_deleted || !r.status.life.deleted,
+            after,
+            limit,
+        )
+        .await
+    }
+    async fn update_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
+        let out = self.update::<LvmVolume>(r, volume_labels(r)).await?;
+        self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn modify_volume(
+        &self,
+        id: &str,
+        f: Modify<VolumeRecord>,
+    ) -> Result<Option<VolumeRecord>, StoreError> {
+        let out = self.modify::<LvmVolume>(id, f, volume_labels).await?;
+        if let Some(r) = &out {
+            self.notify(Kind::Volume, id, Some(r.spec.node.clone()));
+        }
+        Ok(out)
+    }
+    async fn purge_volume(&self, id: &str) -> Result<(), StoreError> {
+        self.purge::<LvmVolume>(id).await
+    }
+
+    async fn insert_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+        let out = self.create::<LvmSnapshot>(r, snapshot_labels(r)).await?;
+        self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+        self.get::<LvmSnapshot>(id).await
+    }
+    async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError> {
+        let h = csi_name_label(csi_name);
+        Ok(self
+            .list::<LvmSnapshot>(
+                &[(LABEL_CSI_NAME, &h)],
+                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
+                None,
+                1,
+            )
+            .await?
+            .pop())
+    }
+    async fn list_snapshots(
+        &self,
+        f: &SnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<SnapshotRecord>, StoreError> {
+        let sel = label_filter(&[
+            (LABEL_SOURCE, f.source_volume_id.as_ref()),
+            (LABEL_NODE, f.node.as_ref()),
+            (LABEL_PROJECT, f.project.as_ref()),
+        ]);
+        self.list::<LvmSnapshot>(
+            &sel,
+            |r| f.include_deleted || !r.status.life.deleted,
+            after,
+            limit,
+        )
+        .await
+    }
+    async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
+        let out = self.update::<LvmSnapshot>(r, snapshot_labels(r)).await?;
+        self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn modify_snapshot(
+        &self,
+        id: &str,
+        f: Modify<SnapshotRecord>,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        let out = self.modify::<LvmSnapshot>(id, f, snapshot_labels).await?;
+        if let Some(r) = &out {
+            self.notify(Kind::Snapshot, id, Some(r.spec.node.clone()));
+        }
+        Ok(out)
+    }
+    async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.purge::<LvmSnapshot>(id).await
+    }
+
+    async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {
+        self.get::<LvmQuota>(project).await
+    }
+
+    async fn update_quota(
+        &self,
+        project: &str,
+        update: QuotaUpdate,
+    ) -> Result<QuotaRecord, StoreError> {
+        let api = self.api::<LvmQuota>();
+        let update = std::sync::Mutex::new(update);
+        let out = cas::retry(true, || async {
+            let current = self.get::<LvmQuota>(project).await?;
+            let next = {
+                let mut f = update
+                    .lock()
+                    .map_err(|_| StoreError::Other("quota closure lock poisoned".into()))?;
+                f(current.as_ref()).map_err(StoreError::Aborted)?
+            };
+            let (spec, status) = next;
+            match &current {
+                None => {
+                    self.create::<LvmQuota>(&Record::new(project, spec, status), vec![])
+                        .await
+                }
+                Some(cur) if cur.spec != spec => {
+                    let next = Record {
+                        spec,
+                        status,
+                        ..cur.clone()
+                    };
+                    self.update::<LvmQuota>(&next, vec![]).await
+                }
+                Some(cur) => {
+                    // Status only: one compare-and-swap on the status subresource.
+                    let mut obj = LvmQuota::new(project, cur.spec.clone());
+                    obj.metadata.resource_version = Some(cur.version.clone());
+                    obj.status = Some(status);
+                    api.replace_status(project, &PostParams::default(), &obj)
+                        .await
+                        .map(|o| to_record(&o))
+                        .map_err(|e| classify(Kind::Quota, project, e))
+                }
+            }
+        })
+        .await?;
+        self.notify(Kind::Quota, project, None);
+        Ok(out)
+    }
+
+    async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {
+        self.list::<LvmQuota>(&[], |_| true, None, usize::MAX).await
+    }
+
+    async fn put_node(&self, r: &NodeRecord) -> Result<NodeRecord, StoreError> {
+        let labels = || vec![(LABEL_NODE, r.name.clone())];
+        let out = cas::retry(true, || async {
+            match self.get::<LvmNode>(&r.name).await? {
+                None => self.create::<LvmNode>(r, labels()).await,
+                Some(cur) => {
+                    let next = Record {
+                        version: cur.version,
+                        ..r.clone()
+                    };
+                    self.update::<LvmNode>(&next, labels()).await
+                }
+            }
+        })
+        .await?;
+        self.notify(Kind::Node, &r.name, Some(r.name.clone()));
+        Ok(out)
+    }
+
+    async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
+        self.list::<LvmNode>(&[], |_| true, None, usize::MAX).await
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+}
