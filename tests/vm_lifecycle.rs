@@ -7,13 +7,12 @@ mod common;
 mod vm;
 
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
 
 use common::mount_cap;
 use lvsnap::client::CsiClients;
 use lvsnap::proto::v1 as csi;
 use tonic::Code;
-use vm::{LoopVg, all_in_one};
+use vm::{LoopVg, all_in_one, read_at, write_at};
 
 const MIB: i64 = 1 << 20;
 
@@ -84,20 +83,6 @@ fn lv<'a>(report: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::V
         .unwrap()
         .iter()
         .find(|l| l["lv_name"] == name)
-}
-
-fn write_at(dev: &str, data: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().write(true).open(dev).unwrap();
-    f.seek(SeekFrom::Start(0)).unwrap();
-    f.write_all(data).unwrap();
-    f.sync_all().unwrap();
-}
-
-fn read_at(dev: &str, len: usize) -> Vec<u8> {
-    let mut f = std::fs::File::open(dev).unwrap();
-    let mut buf = vec![0; len];
-    f.read_exact(&mut buf).unwrap();
-    buf
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

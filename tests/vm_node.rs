@@ -7,14 +7,13 @@ mod common;
 #[path = "common/vm.rs"]
 mod vm;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use common::{block_cap, mount_cap};
 use lvsnap::client::CsiClients;
 use lvsnap::proto::v1 as csi;
 use tonic::Code;
-use vm::{LoopVg, all_in_one};
+use vm::{LoopVg, all_in_one, read_at, write_at};
 
 const MIB: i64 = 1 << 20;
 
@@ -71,19 +70,6 @@ async fn snapshot(c: &mut CsiClients, name: &str, source: &str) -> csi::Snapshot
 
 fn device(vg: &LoopVg, volume_id: &str) -> String {
     format!("/dev/{}/volume-{volume_id}", vg.name)
-}
-
-fn write_dev(dev: &str, data: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().write(true).open(dev).unwrap();
-    f.write_all(data).unwrap();
-    f.sync_all().unwrap();
-}
-
-fn read_dev(dev: &str, len: usize) -> Vec<u8> {
-    let mut f = std::fs::File::open(dev).unwrap();
-    let mut buf = vec![0; len];
-    f.read_exact(&mut buf).unwrap();
-    buf
 }
 
 /// 3 MiB of a recognisable pattern plus a zero MiB in the middle (sparse path).
@@ -292,14 +278,14 @@ async fn raw_block_publish_and_a_device_with_data_is_never_formatted() {
     let dir = tempfile::tempdir().unwrap();
     let v = create(&mut c, "pvc-block", 16 * MIB, None).await.unwrap();
     let data = pattern(7);
-    write_dev(&device(&vg, &v.volume_id), &data);
+    write_at(&device(&vg, &v.volume_id), &data);
     let staging = dir.path().join("staging");
     let target: PathBuf = dir.path().join("pods/x/block");
     stage(&mut c, &v.volume_id, &staging, block_cap()).await;
     publish(&mut c, &v.volume_id, &staging, &target, block_cap(), false)
         .await
         .unwrap();
-    assert_eq!(read_dev(target.to_str().unwrap(), data.len()), data);
+    assert_eq!(read_at(target.to_str().unwrap(), data.len()), data);
     let st = stats(&mut c, &v.volume_id, &target).await;
     assert_eq!(st.usage[0].total, 16 * MIB);
     unpublish(&mut c, &v.volume_id, &target).await;
@@ -348,11 +334,11 @@ async fn restore_and_clone(vg: &LoopVg, extra: &[&str], tag: &str) {
         .unwrap();
     let dev = device(vg, &src.volume_id);
     let before = pattern(1);
-    write_dev(&dev, &before);
+    write_at(&dev, &before);
     let snap = snapshot(&mut c, &format!("snap-{tag}"), &src.volume_id).await;
     assert!(snap.ready_to_use);
     let after = pattern(2);
-    write_dev(&dev, &after);
+    write_at(&dev, &after);
 
     // Restore: the snapshot's data, not what was written after.
     let restored = create(
@@ -372,7 +358,7 @@ async fn restore_and_clone(vg: &LoopVg, extra: &[&str], tag: &str) {
         Some(csi::volume_content_source::Type::Snapshot(_))
     ));
     assert_eq!(
-        read_dev(&device(vg, &restored.volume_id), before.len()),
+        read_at(&device(vg, &restored.volume_id), before.len()),
         before
     );
     // Restore bigger than the snapshot works; smaller is OUT_OF_RANGE.
@@ -386,7 +372,7 @@ async fn restore_and_clone(vg: &LoopVg, extra: &[&str], tag: &str) {
     .expect("restore into a bigger volume");
     assert_eq!(bigger.capacity_bytes, 32 * MIB);
     assert_eq!(
-        read_dev(&device(vg, &bigger.volume_id), before.len()),
+        read_at(&device(vg, &bigger.volume_id), before.len()),
         before
     );
     let err = create(
@@ -417,12 +403,12 @@ async fn restore_and_clone(vg: &LoopVg, extra: &[&str], tag: &str) {
     )
     .await
     .expect("clone");
-    assert_eq!(read_dev(&device(vg, &clone.volume_id), after.len()), after);
+    assert_eq!(read_at(&device(vg, &clone.volume_id), after.len()), after);
     // The copies are independent of their sources.
-    write_dev(&device(vg, &clone.volume_id), &pattern(3));
-    assert_eq!(read_dev(&dev, after.len()), after);
+    write_at(&device(vg, &clone.volume_id), &pattern(3));
+    assert_eq!(read_at(&dev, after.len()), after);
     assert_eq!(
-        read_dev(&device(vg, &restored.volume_id), before.len()),
+        read_at(&device(vg, &restored.volume_id), before.len()),
         before
     );
 

@@ -324,8 +324,12 @@ pub struct Logging {
 
 impl Logging {
     fn install(self) {
+        use std::io::IsTerminal;
+        // Colour only for a person at a terminal: `kubectl logs` and files
+        // get plain text.
         let builder = tracing_subscriber::fmt()
             .with_env_filter(self.filter)
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr);
         match self.format {
             LogFormat::Text => builder.init(),

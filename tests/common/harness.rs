@@ -175,44 +175,9 @@ impl Harness {
         (v, s)
     }
 
-    /// The invariants a crash must keep: quota in_use equals the sum of what
-    /// the live records charged, nothing stays reserved, and the LVs are
-    /// exactly the live records' LVs (failed creates own none).
+    /// See [`assert_consistent`].
     pub async fn assert_consistent(&self, project: &str, step: &str) {
-        let (vols, snaps) = self.live().await;
-        let mut charged: HashMap<String, i64> = HashMap::new();
-        for c in vols
-            .iter()
-            .map(|v| &v.spec.quota_charged)
-            .chain(snaps.iter().map(|s| &s.spec.quota_charged))
-        {
-            for (k, d) in c {
-                *charged.entry(k.clone()).or_insert(0) += d;
-            }
-        }
-        for key in ["volumes", "snapshots", "gigabytes"] {
-            let (in_use, reserved) = self.usage(project, key).await;
-            let want = charged.get(key).copied().unwrap_or(0);
-            assert_eq!(
-                (in_use, reserved),
-                (want, 0),
-                "{step}: quota {key} (in_use, reserved) vs the live records"
-            );
-        }
-        // A failed create owns no LV (the node removes what it left).
-        let mut want: Vec<String> = vols
-            .iter()
-            .filter(|v| !v.status.life.is_failed_create())
-            .map(|v| v.spec.lv_name.clone())
-            .chain(
-                snaps
-                    .iter()
-                    .filter(|s| !s.status.life.is_failed_create())
-                    .map(|s| s.spec.lv_name.clone()),
-            )
-            .collect();
-        want.sort();
-        assert_eq!(self.lvs(), want, "{step}: LVs vs the live records");
+        assert_consistent(self.store.as_ref(), self.lvs(), project, step).await;
     }
 
     pub fn volume_request(name: &str, bytes: i64) -> CreateVolume {
@@ -300,4 +265,49 @@ fn assemble(
     let controller = driver.controller.expect("controller");
     let executor = driver.executor.expect("executor");
     (controller, executor, failpoints)
+}
+
+/// The invariants a crash must keep: quota in_use equals the sum of what
+/// the live records charged, nothing stays reserved, and the LVs are
+/// exactly the live records' LVs (failed creates own none).
+pub async fn assert_consistent(store: &dyn Store, mut lvs: Vec<String>, project: &str, step: &str) {
+    let vols = store.list_volumes(&VolumeFilter::default(), None, usize::MAX).await.expect("list");
+    let snaps = store.list_snapshots(&SnapshotFilter::default(), None, usize::MAX).await.expect("list");
+    let mut charged: HashMap<String, i64> = HashMap::new();
+    for c in vols
+        .iter()
+        .map(|v| &v.spec.quota_charged)
+        .chain(snaps.iter().map(|s| &s.spec.quota_charged))
+    {
+        for (k, d) in c {
+            *charged.entry(k.clone()).or_insert(0) += d;
+        }
+    }
+    for key in ["volumes", "snapshots", "gigabytes"] {
+        let q = store.get_quota(project).await.expect("quota");
+        let (in_use, reserved) = q
+            .and_then(|q| q.status.usage.get(key).map(|u| (u.in_use, u.reserved)))
+            .unwrap_or((0, 0));
+        let want = charged.get(key).copied().unwrap_or(0);
+        assert_eq!(
+            (in_use, reserved),
+            (want, 0),
+            "{step}: quota {key} (in_use, reserved) vs the live records"
+        );
+    }
+    // A failed create owns no LV (the node removes what it left).
+    let mut want: Vec<String> = vols
+        .iter()
+        .filter(|v| !v.status.life.is_failed_create())
+        .map(|v| v.spec.lv_name.clone())
+        .chain(
+            snaps
+                .iter()
+                .filter(|s| !s.status.life.is_failed_create())
+                .map(|s| s.spec.lv_name.clone()),
+        )
+        .collect();
+    want.sort();
+    lvs.sort();
+    assert_eq!(lvs, want, "{step}: LVs vs the live records");
 }

@@ -17,6 +17,50 @@ pub struct Driver {
     pub child: Child,
     pub socket: PathBuf,
     pub dir: tempfile::TempDir,
+    /// Its stderr, when started with `start_logged`.
+    pub log: Option<Log>,
+}
+
+/// A process's stderr lines as they arrive (also echoed to the test's stderr).
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<(std::sync::Mutex<Vec<String>>, std::sync::Condvar)>);
+
+impl Log {
+    fn follow(&self, stderr: std::process::ChildStderr) {
+        let log = self.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let (lines, ready) = &*log.0;
+                if let Ok(mut l) = lines.lock() {
+                    l.push(line);
+                }
+                ready.notify_all();
+            }
+        });
+    }
+
+    /// How many lines so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        let (lines, _) = &*self.0;
+        lines.lock().map(|l| l.iter().filter(|x| x.contains(needle)).count()).unwrap_or(0)
+    }
+
+    /// Blocks until `n` lines contain `needle` (panics after `timeout`).
+    pub fn wait_for(&self, needle: &str, n: usize, timeout: Duration) {
+        let (lines, ready) = &*self.0;
+        let deadline = std::time::Instant::now() + timeout;
+        let mut guard = lines.lock().expect("log lock");
+        loop {
+            if guard.iter().filter(|x| x.contains(needle)).count() >= n {
+                return;
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "no {n} log lines with {needle:?} within {timeout:?}");
+            guard = ready.wait_timeout(guard, left).expect("log wait").0;
+        }
+    }
 }
 
 impl Driver {
@@ -28,23 +72,45 @@ impl Driver {
 
     /// `start` with extra environment (e.g. KUBECONFIG).
     pub async fn start_env(args: &[&str], env: &[(&str, &str)]) -> Driver {
+        Self::spawn(args, env, false).await
+    }
+
+    /// `start_env` with stderr captured into `log` (info level, no colour).
+    pub async fn start_logged(args: &[&str], env: &[(&str, &str)]) -> Driver {
+        Self::spawn(args, env, true).await
+    }
+
+    async fn spawn(args: &[&str], env: &[(&str, &str)], logged: bool) -> Driver {
         let dir = tempfile::tempdir().expect("tempdir");
         let socket = dir.path().join("csi.sock");
         let endpoint = format!("unix://{}", socket.display());
-        let child = Command::new(BIN)
+        let level = if logged {
+            "info".to_string()
+        } else {
+            std::env::var("LVSNAP_LOG_LEVEL").unwrap_or_else(|_| "warn".into())
+        };
+        let mut child = Command::new(BIN)
             .args(args)
             .args(["--endpoint", &endpoint])
-            .env(
-                "LVSNAP_LOG_LEVEL",
-                std::env::var("LVSNAP_LOG_LEVEL").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("LVSNAP_LOG_LEVEL", level)
+            .env("NO_COLOR", "1")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
+            .stderr(if logged { Stdio::piped() } else { Stdio::inherit() })
             .spawn()
             .expect("spawn lvsnap");
-        let mut driver = Driver { child, socket, dir };
+        let log = child.stderr.take().map(|stderr| {
+            let log = Log::default();
+            log.follow(stderr);
+            log
+        });
+        let mut driver = Driver {
+            child,
+            socket,
+            dir,
+            log,
+        };
         driver.wait_ready().await;
         driver
     }

@@ -59,6 +59,25 @@ impl Drop for LoopVg {
     }
 }
 
+/// `lvsnap all-in-one` on `vg` keeping its records in `state` (so that a
+/// restart finds them), stderr captured.
+pub async fn all_in_one_at(vg: &LoopVg, state: &std::path::Path, extra: &[&str]) -> crate::common::Driver {
+    let state_s = state.display().to_string();
+    let mut args = vec![
+        "all-in-one",
+        "--node-id",
+        "vm-node",
+        "--vg",
+        &vg.name,
+        "--state-dir",
+        &state_s,
+        "--create-timeout",
+        "45s",
+    ];
+    args.extend_from_slice(extra);
+    crate::common::Driver::start_logged(&args, &[]).await
+}
+
 /// `lvsnap all-in-one` on `vg` (node id `vm-node`, a 45 s create timeout),
 /// with its state directory.
 pub async fn all_in_one(vg: &LoopVg, extra: &[&str]) -> (crate::common::Driver, tempfile::TempDir) {
@@ -77,4 +96,85 @@ pub async fn all_in_one(vg: &LoopVg, extra: &[&str]) -> (crate::common::Driver, 
     ];
     args.extend_from_slice(extra);
     (crate::common::Driver::start(&args).await, state)
+}
+
+/// Makes LV `vg/lv` look created `secs` seconds earlier than it was: its
+/// `creation_time` (what `lvs -o lv_time` reports) rewritten in the VG's
+/// metadata (vgcfgbackup, edit, deactivate, vgcfgrestore, activate).
+pub fn age_lv(vg: &str, lv: &str, secs: u64) {
+    let file = format!("/tmp/{vg}-{lv}.meta");
+    run(&["vgcfgbackup", "-q", "-f", &file, vg]);
+    let meta = std::fs::read_to_string(&file).expect("metadata");
+    let mut out = String::new();
+    let mut in_lv = false;
+    let mut done = false;
+    for line in meta.lines() {
+        let t = line.trim();
+        if t == format!("{lv} {{") {
+            in_lv = true;
+        }
+        if in_lv && !done && t.starts_with("creation_time = ") {
+            let now: u64 = t["creation_time = ".len()..]
+                .split_whitespace()
+                .next()
+                .and_then(|n| n.parse().ok())
+                .expect("creation_time");
+            let indent = &line[..line.len() - line.trim_start().len()];
+            out.push_str(&format!("{indent}creation_time = {}\n", now - secs));
+            done = true;
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(done, "no creation_time for {lv} in the metadata of {vg}");
+    std::fs::write(&file, out).expect("write metadata");
+    let target = format!("{vg}/{lv}");
+    run(&["lvchange", "-an", &target]);
+    run(&["vgcfgrestore", "-q", "-f", &file, vg]);
+    run(&["lvchange", "-ay", &target]);
+    let _ = std::fs::remove_file(&file);
+}
+
+/// Creates linear LV `vg/lv` of `mib` MiB with `tags`, behind lvsnap's back.
+pub fn lvcreate(vg: &str, lv: &str, mib: u64, tags: &[&str]) {
+    let size = format!("{mib}m");
+    let mut argv = vec!["lvcreate", "-q", "-y", "-n", lv, "-L", &size];
+    for t in tags {
+        argv.push("--addtag");
+        argv.push(t);
+    }
+    argv.push(vg);
+    run(&argv);
+}
+
+/// Removes LV `vg/lv`.
+pub fn lvremove(vg: &str, lv: &str) {
+    run(&["lvremove", "-q", "-f", &format!("{vg}/{lv}")]);
+}
+
+/// The LV names of `vg`, sorted.
+pub fn lv_names(vg: &str) -> Vec<String> {
+    let out = run(&["lvs", "--noheadings", "-o", "lv_name", vg]);
+    let mut names: Vec<String> = out.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    names.sort();
+    names
+}
+
+/// Writes `data` at offset 0 of a device and syncs.
+pub fn write_at(dev: &str, data: &[u8]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(dev).expect("open device");
+    f.seek(SeekFrom::Start(0)).expect("seek");
+    f.write_all(data).expect("write");
+    f.sync_all().expect("sync");
+}
+
+/// Reads `len` bytes at offset 0 of a device.
+pub fn read_at(dev: &str, len: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(dev).expect("open device");
+    let mut buf = vec![0; len];
+    f.read_exact(&mut buf).expect("read");
+    buf
 }
