@@ -287,3 +287,23 @@ async fn kube_watcher_rewatches_cleanly_when_its_watches_time_out() {
         "Apply late"
     );
 }
+
+#[tokio::test]
+async fn kube_watcher_with_streaming_lists() {
+    let (server, client) = server();
+    server.create_node("a", &[]).expect("node");
+    let nodes: Api<Node> = Api::all(client);
+    let config = watcher::Config::default().streaming_lists();
+    let mut w = watcher::watcher(nodes.clone(), config).boxed();
+    assert_eq!(take(&mut w, 3).await, ["Init", "InitApply a", "InitDone"]);
+    nodes
+        .create(&PostParams::default(), &node("b", &[]))
+        .await
+        .expect("create");
+    assert_eq!(take(&mut w, 1).await, ["Apply b"]);
+    assert_eq!(
+        server.request_count("list", "", "nodes"),
+        0,
+        "no list at all"
+    );
+}

@@ -41,7 +41,9 @@
 //!   paused clock drives it). `compact()` drops the history: a watch from
 //!   an older resourceVersion gets a 200 stream whose only event is an
 //!   ERROR with a 410 Expired Status, as from the real server, and kube's
-//!   watcher re-lists. `sendInitialEvents` is ignored.
+//!   watcher re-lists. `sendInitialEvents=true` (streaming lists) answers
+//!   the current objects, then a BOOKMARK annotated
+//!   `k8s.io/initial-events-end`.
 //! - **Faults** (`faults`): `forbid` (403 Forbidden), `set_unavailable`
 //!   (503 for every request, `/version` included, and open watches end),
 //!   `drop_watches`, and a request counter (`requests`). Over HTTP,
@@ -260,7 +262,8 @@ impl FakeApiServer {
         let route = match target {
             Target::Resource(r) => r,
             other => {
-                self.count("get", "", path);
+                // Non-resource requests: the authorizer's verb is the method.
+                self.count(&req.method.as_str().to_lowercase(), "", path);
                 self.check_available()?;
                 return match other {
                     Target::Version => Ok(respond(StatusCode::OK, &version())),

@@ -154,6 +154,11 @@ impl Failure {
         Self::new(StatusCode::GONE, "Expired", message)
     }
 
+    /// Query options that do not go together (the server's 422 on them).
+    pub(super) fn invalid_options(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
+    }
+
     pub(super) fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -56,6 +56,14 @@ impl Filter {
         }
     }
 
+    /// The bookmark that ends a streaming list's initial events.
+    fn initial_events_end(&self, rv: u64) -> Frame {
+        let object = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(),
+                            "metadata": {"resourceVersion": rv.to_string(),
+                                         "annotations": {"k8s.io/initial-events-end": "true"}}});
+        line("BOOKMARK", &object)
+    }
+
     fn bookmark(&self, rv: u64) -> Frame {
         let object = json!({"kind": self.info.kind, "apiVersion": self.info.api_version(),
                             "metadata": {"resourceVersion": rv.to_string()}});
@@ -145,6 +153,17 @@ impl FakeApiServer {
         let bookmarks = q
             .get("allowWatchBookmarks")
             .is_some_and(|b| b == "true" || b == "1");
+        // Streaming lists: the current state, then a bookmark marking its end.
+        let initial_events = q.get("sendInitialEvents").is_some_and(|v| v == "true");
+        if initial_events
+            && (!bookmarks
+                || q.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan"))
+        {
+            return Err(Failure::invalid_options(
+                "sendInitialEvents requires allowWatchBookmarks=true and \
+                 resourceVersionMatch=NotOlderThan",
+            ));
+        }
         let filter = Filter {
             info: info.clone(),
             namespace: ns.map(str::to_string),
@@ -153,7 +172,7 @@ impl FakeApiServer {
         // Subscribed under the lock that writes take: no change is missed
         // or seen twice between the initial events and the live ones.
         let s = self.lock()?;
-        if since != 0 && since < s.compacted {
+        if since != 0 && since < s.compacted && !initial_events {
             let gone = Failure::expired(format!(
                 "too old resource version: {since} ({})",
                 s.compacted
@@ -163,7 +182,7 @@ impl FakeApiServer {
                 &gone.to_status(),
             )])));
         }
-        let initial: Vec<Frame> = if since == 0 {
+        let initial: Vec<Frame> = if since == 0 || initial_events {
             // From now: the current objects as synthetic ADDED events.
             s.objects
                 .iter()
@@ -190,7 +209,11 @@ impl FakeApiServer {
             done: false,
         };
         drop(s);
-        let start = bookmarks.then(|| filter.bookmark(seen));
+        let start = match initial_events {
+            true => filter.initial_events_end(seen),
+            false => filter.bookmark(seen),
+        };
+        let start = bookmarks.then_some(start);
         let frames = stream::iter(initial.into_iter().chain(start))
             .chain(stream::unfold(follow, Follow::next));
         Ok(stream_response(frames))

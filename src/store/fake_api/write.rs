@@ -96,6 +96,13 @@ fn generation_part(info: &ResourceInfo, obj: &Value) -> Value {
     v
 }
 
+/// Removes `key` from an object (nothing if not an object).
+fn remove(v: &mut Value, key: &str) {
+    if let Some(m) = v.as_object_mut() {
+        m.remove(key);
+    }
+}
+
 /// RFC 7386 JSON merge patch.
 pub(super) fn merge(target: &mut Value, patch: &Value) {
     let Value::Object(p) = patch else {
@@ -264,7 +271,7 @@ fn update_locked(
         let mut new = current.clone();
         match body.get("status") {
             Some(st) if !st.is_null() => new["status"] = st.clone(),
-            _ => drop(new.as_object_mut().map(|m| m.remove("status"))),
+            _ => remove(&mut new, "status"),
         }
         new
     } else {
@@ -280,7 +287,7 @@ fn update_locked(
         for field in SERVER_METADATA {
             match current["metadata"].get(field) {
                 Some(v) => new["metadata"][field] = v.clone(),
-                None => drop(new["metadata"].as_object_mut().map(|m| m.remove(field))),
+                None => remove(&mut new["metadata"], field),
             }
         }
         new
