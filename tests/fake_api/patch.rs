@@ -138,3 +138,44 @@ async fn custom_resources_take_merge_patches_on_spec_and_status_apart() {
         "server-side apply is not supported by the fake"
     );
 }
+
+/// Malformed requests get a Status, never a crash of the server.
+#[tokio::test]
+async fn malformed_bodies_are_bad_requests() {
+    let (_server, client) = server();
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .create(&PostParams::default(), &node("n1", &[]))
+        .await
+        .expect("create");
+    let pp = PatchParams::default();
+    for patch in [
+        json!({"metadata": "x"}),
+        json!({"metadata": null}),
+        json!([1, 2]),
+    ] {
+        let r = nodes.patch("n1", &pp, &Patch::Merge(&patch)).await;
+        assert_eq!(status_of(r).0, 400, "{patch}");
+    }
+    let raw = |method: &str, body: &'static str| {
+        http::Request::builder()
+            .method(method)
+            .uri("/api/v1/nodes")
+            .header("content-type", "application/json")
+            .body(body.as_bytes().to_vec())
+            .expect("request")
+    };
+    for (method, body) in [
+        ("POST", "{not json"),
+        ("POST", "[]"),
+        ("POST", r#"{"metadata": 7}"#),
+    ] {
+        let r = client.request::<Node>(raw(method, body)).await;
+        assert_eq!(status_of(r).0, 400, "{method} {body}");
+    }
+    let del = http::Request::delete("/api/v1/nodes/n1")
+        .body(b"{oops".to_vec())
+        .expect("request");
+    assert_eq!(status_of(client.request::<Node>(del).await).0, 400);
+    assert!(nodes.get("n1").await.is_ok(), "nothing changed");
+}

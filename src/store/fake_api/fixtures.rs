@@ -64,8 +64,14 @@ impl FakeApiServer {
     /// Stores `obj` as is, with only a new resourceVersion, bypassing
     /// validation and watches (for tests of malformed records). Its
     /// namespace is `metadata.namespace` for a namespaced resource.
+    ///
+    /// Panics if `obj` is not an object with an object (or no) `metadata`.
     pub fn insert_raw(&self, resource: &str, name: &str, mut obj: Value) {
         let info = self.resolve(resource);
+        assert!(
+            obj.is_object() && (obj["metadata"].is_object() || obj["metadata"].is_null()),
+            "fake API server: insert_raw needs a JSON object with object metadata"
+        );
         let ns = info.namespaced.then(|| {
             obj["metadata"]["namespace"]
                 .as_str()

@@ -51,8 +51,14 @@ fn place(
     }
     obj["apiVersion"] = json!(api_version);
     obj["kind"] = json!(info.kind);
-    if !obj["metadata"].is_object() {
-        obj["metadata"] = json!({});
+    match &obj["metadata"] {
+        Value::Object(_) => {}
+        Value::Null => obj["metadata"] = json!({}),
+        other => {
+            return Err(Failure::bad_request(format!(
+                "metadata: expected an object, got {other}"
+            )));
+        }
     }
     let meta = &mut obj["metadata"];
     match ns {
@@ -237,6 +243,11 @@ impl FakeApiServer {
         }
         let mut merged = current;
         merge(&mut merged, &patch);
+        if !merged["metadata"].is_object() {
+            return Err(Failure::bad_request(
+                "metadata: a patch may not replace the object's metadata",
+            ));
+        }
         merged["metadata"]["resourceVersion"] = have;
         update_locked(&mut s, info, ns, name, merged, status_only)
     }
