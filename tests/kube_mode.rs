@@ -27,6 +27,9 @@ struct Node {
 }
 
 async fn node(cluster: &Cluster) -> Node {
+    // The node exists in Kubernetes (a deleted Node object lets deletes
+    // finish without it: see deletes_on_a_deleted_node_succeed).
+    cluster.http.api.create_node("n1", &[]).expect("Node n1");
     let client = cluster.http.api.client();
     let kube = KubeStore::new(client.clone());
     let mut tasks = kube.spawn_watch(Some("n1"));

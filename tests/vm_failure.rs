@@ -31,8 +31,18 @@ async fn node(vg: &LoopVg, kubeconfig: &str, state: &Path) -> Driver {
     let state = state.display().to_string();
     Driver::start_logged(
         &[
-            "node", "--node-id", "vm-node", "--vg", &vg.name, "--state-dir", &state,
-            "--reap-orphans", "--orphan-grace", "10m", "--lvm-env", "DM_DISABLE_UDEV=1",
+            "node",
+            "--node-id",
+            "vm-node",
+            "--vg",
+            &vg.name,
+            "--state-dir",
+            &state,
+            "--reap-orphans",
+            "--orphan-grace",
+            "10m",
+            "--lvm-env",
+            "DM_DISABLE_UDEV=1",
         ],
         &[("KUBECONFIG", kubeconfig)],
     )
@@ -44,7 +54,11 @@ async fn node(vg: &LoopVg, kubeconfig: &str, state: &Path) -> Driver {
 async fn reaping_needs_a_complete_view_an_old_lv_and_a_closed_one() {
     let vg = LoopVg::create("lvsnapreap", 256);
     let state = tempfile::tempdir().expect("tempdir");
-    let (old, young, open) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let (old, young, open) = (
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+        uuid::Uuid::new_v4(),
+    );
     for id in [old, young, open] {
         lvcreate(&vg.name, &format!("volume-{id}"), 8, &[&tag(&id)]);
     }
@@ -65,26 +79,48 @@ async fn reaping_needs_a_complete_view_an_old_lv_and_a_closed_one() {
     let mut n = node(&vg, unreachable.to_str().expect("utf-8"), state.path()).await;
     let log = n.log.clone().expect("log");
     log.wait_for(SETTLE_SKIPPED, 2, Duration::from_secs(60));
-    assert_eq!(lv_names(&vg.name), all, "API unreachable: every LV survives");
+    assert_eq!(
+        lv_names(&vg.name),
+        all,
+        "API unreachable: every LV survives"
+    );
     n.terminate();
 
     // 2. The API answers, but listing records is forbidden (RBAC 403).
     let cluster = Cluster::start().await;
     cluster.http.api.create_node("vm-node", &[]).expect("Node");
     cluster.http.api.forbid("list", "lvsnap.io", "lvmsnapshots");
-    let n = node(&vg, cluster.kubeconfig.to_str().expect("utf-8"), state.path()).await;
+    let n = node(
+        &vg,
+        cluster.kubeconfig.to_str().expect("utf-8"),
+        state.path(),
+    )
+    .await;
     let log = n.log.clone().expect("log");
     log.wait_for(SETTLE_SKIPPED, 2, Duration::from_secs(60));
-    assert_eq!(lv_names(&vg.name), all, "records forbidden: every LV survives");
+    assert_eq!(
+        lv_names(&vg.name),
+        all,
+        "records forbidden: every LV survives"
+    );
 
     // 3. The view completes: only the old, closed orphan goes.
     cluster.http.api.allow_all();
     log.wait_for("removed orphan LV", 1, Duration::from_secs(120));
     let left = lv_names(&vg.name);
     assert!(!left.contains(&format!("volume-{old}")), "{left:?}");
-    assert!(left.contains(&format!("volume-{young}")), "younger than the grace: kept");
+    assert!(
+        left.contains(&format!("volume-{young}")),
+        "younger than the grace: kept"
+    );
     assert!(left.contains(&format!("volume-{open}")), "open: kept");
-    let reaped = cluster.http.api.events().into_iter().filter(|e| e["reason"] == "OrphanReaped").count();
+    let reaped = cluster
+        .http
+        .api
+        .events()
+        .into_iter()
+        .filter(|e| e["reason"] == "OrphanReaped")
+        .count();
     assert_eq!(reaped, 1, "one Event naming the LV and its tag");
 }
 
@@ -92,14 +128,22 @@ async fn sqlite(state: &Path) -> Arc<dyn Store> {
     Arc::new(SqliteStore::open(state).expect("sqlite"))
 }
 
-async fn create_volume(c: &mut CsiClients, name: &str, bytes: i64) -> Result<csi::Volume, tonic::Status> {
+async fn create_volume(
+    c: &mut CsiClients,
+    name: &str,
+    bytes: i64,
+) -> Result<csi::Volume, tonic::Status> {
     c.controller
         .create_volume(common::volume_request(name, bytes))
         .await
         .map(|r| r.into_inner().volume.expect("volume"))
 }
 
-async fn create_snapshot(c: &mut CsiClients, name: &str, source: &str) -> Result<csi::Snapshot, tonic::Status> {
+async fn create_snapshot(
+    c: &mut CsiClients,
+    name: &str,
+    source: &str,
+) -> Result<csi::Snapshot, tonic::Status> {
     c.controller
         .create_snapshot(csi::CreateSnapshotRequest {
             name: name.into(),
@@ -112,14 +156,20 @@ async fn create_snapshot(c: &mut CsiClients, name: &str, source: &str) -> Result
 
 async fn delete_volume(c: &mut CsiClients, id: &str) -> Result<(), tonic::Status> {
     c.controller
-        .delete_volume(csi::DeleteVolumeRequest { volume_id: id.into(), ..Default::default() })
+        .delete_volume(csi::DeleteVolumeRequest {
+            volume_id: id.into(),
+            ..Default::default()
+        })
         .await
         .map(|_| ())
 }
 
 async fn delete_snapshot(c: &mut CsiClients, id: &str) -> Result<(), tonic::Status> {
     c.controller
-        .delete_snapshot(csi::DeleteSnapshotRequest { snapshot_id: id.into(), ..Default::default() })
+        .delete_snapshot(csi::DeleteSnapshotRequest {
+            snapshot_id: id.into(),
+            ..Default::default()
+        })
         .await
         .map(|_| ())
 }
@@ -133,7 +183,10 @@ async fn a_create_that_lost_the_race_for_space_succeeds_when_asked_again() {
     let store = sqlite(state.path()).await;
     let (mut a, mut b) = (driver.clients().await, driver.clients().await);
     // Two creates for the space of one, at once.
-    let (ra, rb) = tokio::join!(create_volume(&mut a, "pvc-race-a", 80 * MIB), create_volume(&mut b, "pvc-race-b", 80 * MIB));
+    let (ra, rb) = tokio::join!(
+        create_volume(&mut a, "pvc-race-a", 80 * MIB),
+        create_volume(&mut b, "pvc-race-b", 80 * MIB)
+    );
     let (winner, loser, err) = match (ra, rb) {
         (Ok(v), Err(e)) => (v, "pvc-race-b", e),
         (Err(e), Ok(v)) => (v, "pvc-race-a", e),
@@ -141,28 +194,59 @@ async fn a_create_that_lost_the_race_for_space_succeeds_when_asked_again() {
     };
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     println!("race: {} won; {loser}: {}", winner.volume_id, err.message());
-    assert_consistent(store.as_ref(), lv_names(&vg.name), "default", "after the race").await;
+    assert_consistent(
+        store.as_ref(),
+        lv_names(&vg.name),
+        "default",
+        "after the race",
+    )
+    .await;
 
     // The node, not only placement, refuses: a filler made behind
     // lvsnap's back leaves less than the controller believes.
     lvcreate(&vg.name, "filler", 24, &[]);
     let mut c = driver.clients().await;
-    let err = create_volume(&mut c, "pvc-late", 24 * MIB).await.expect_err("no room on the node");
+    let err = create_volume(&mut c, "pvc-late", 24 * MIB)
+        .await
+        .expect_err("no room on the node");
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
-    assert!(err.message().contains("failed on node"), "the node's failure: {}", err.message());
+    assert!(
+        err.message().contains("failed on node"),
+        "the node's failure: {}",
+        err.message()
+    );
 
     // Space is freed: both are asked again and cut, without new quota.
-    delete_volume(&mut c, &winner.volume_id).await.expect("delete the winner");
+    delete_volume(&mut c, &winner.volume_id)
+        .await
+        .expect("delete the winner");
     lvremove(&vg.name, "filler");
-    let again = create_volume(&mut c, loser, 80 * MIB).await.expect("the loser, asked again");
-    let late = create_volume(&mut c, "pvc-late", 24 * MIB).await.expect("the late one, asked again");
+    let again = create_volume(&mut c, loser, 80 * MIB)
+        .await
+        .expect("the loser, asked again");
+    let late = create_volume(&mut c, "pvc-late", 24 * MIB)
+        .await
+        .expect("the late one, asked again");
     let mut lvs = lv_names(&vg.name);
     lvs.sort();
-    let mut want = vec![format!("volume-{}", again.volume_id), format!("volume-{}", late.volume_id)];
+    let mut want = vec![
+        format!("volume-{}", again.volume_id),
+        format!("volume-{}", late.volume_id),
+    ];
     want.sort();
     assert_eq!(lvs, want, "lvs shows exactly the live volumes");
-    assert_consistent(store.as_ref(), lv_names(&vg.name), "default", "after the retries").await;
-    let q = store.get_quota("default").await.expect("quota").expect("quota record");
+    assert_consistent(
+        store.as_ref(),
+        lv_names(&vg.name),
+        "default",
+        "after the retries",
+    )
+    .await;
+    let q = store
+        .get_quota("default")
+        .await
+        .expect("quota")
+        .expect("quota record");
     assert_eq!(q.status.usage["volumes"].in_use, 2);
     println!("after the retries: volumes in_use 2, lvs = {lvs:?}");
 }
@@ -175,18 +259,42 @@ async fn a_snapshot_whose_cow_did_not_fit_is_cut_when_asked_again() {
     let driver = all_in_one_at(&vg, state.path(), &["--lvm-env", "DM_DISABLE_UDEV=1"]).await;
     let store = sqlite(state.path()).await;
     let mut c = driver.clients().await;
-    let vol = create_volume(&mut c, "pvc-cow", 48 * MIB).await.expect("volume");
+    let vol = create_volume(&mut c, "pvc-cow", 48 * MIB)
+        .await
+        .expect("volume");
     lvcreate(&vg.name, "filler", 48, &[]);
-    let err = create_snapshot(&mut c, "snap-cow", &vol.volume_id).await.expect_err("no room for the COW");
+    let err = create_snapshot(&mut c, "snap-cow", &vol.volume_id)
+        .await
+        .expect_err("no room for the COW");
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
-    assert_consistent(store.as_ref(), without(&vg, "filler"), "default", "after the failed cut").await;
+    assert_consistent(
+        store.as_ref(),
+        without(&vg, "filler"),
+        "default",
+        "after the failed cut",
+    )
+    .await;
     lvremove(&vg.name, "filler");
-    let snap = create_snapshot(&mut c, "snap-cow", &vol.volume_id).await.expect("asked again");
+    let snap = create_snapshot(&mut c, "snap-cow", &vol.volume_id)
+        .await
+        .expect("asked again");
     assert!(snap.ready_to_use);
-    let q = store.get_quota("default").await.expect("quota").expect("record");
+    let q = store
+        .get_quota("default")
+        .await
+        .expect("quota")
+        .expect("record");
     assert_eq!(q.status.usage["snapshots"].in_use, 1, "no new quota");
-    assert_consistent(store.as_ref(), lv_names(&vg.name), "default", "after the cut").await;
-    delete_snapshot(&mut c, &snap.snapshot_id).await.expect("delete");
+    assert_consistent(
+        store.as_ref(),
+        lv_names(&vg.name),
+        "default",
+        "after the cut",
+    )
+    .await;
+    delete_snapshot(&mut c, &snap.snapshot_id)
+        .await
+        .expect("delete");
     delete_volume(&mut c, &vol.volume_id).await.expect("delete");
     assert!(lv_names(&vg.name).is_empty());
 }
@@ -237,9 +345,16 @@ async fn a_process_killed_at_every_step_leaks_no_quota_and_no_lv() {
         let (base, snap) = {
             let d = all_in_one_at(&vg, state.path(), &udev).await;
             let mut c = d.clients().await;
-            let base = create_volume(&mut c, "pvc-base", 8 * MIB).await.expect("base");
+            let base = create_volume(&mut c, "pvc-base", 8 * MIB)
+                .await
+                .expect("base");
             let snap = match op {
-                Op::DeleteSnapshot => create_snapshot(&mut c, "snap-crash", &base.volume_id).await.expect("snapshot").snapshot_id,
+                Op::DeleteSnapshot => {
+                    create_snapshot(&mut c, "snap-crash", &base.volume_id)
+                        .await
+                        .expect("snapshot")
+                        .snapshot_id
+                }
                 _ => String::new(),
             };
             (base.volume_id, snap)
@@ -250,8 +365,16 @@ async fn a_process_killed_at_every_step_leaks_no_quota_and_no_lv() {
         args.extend(quick);
         let mut dying = all_in_one_at(&vg, state.path(), &args).await;
         let mut c = dying.clients().await;
-        let err = act(&mut c, op, &base, &snap).await.expect_err("the process dies mid-call");
-        assert!(matches!(err.code(), Code::Unavailable | Code::Unknown | Code::Internal), "{point}: {err:?}");
+        let err = act(&mut c, op, &base, &snap)
+            .await
+            .expect_err("the process dies mid-call");
+        assert!(
+            matches!(
+                err.code(),
+                Code::Unavailable | Code::Unknown | Code::Internal
+            ),
+            "{point}: {err:?}"
+        );
         let status = dying.child.wait().expect("wait");
         assert!(!status.success(), "{point}: aborted");
         // Restart; the CO retries until it succeeds; the sweep settles.
@@ -262,7 +385,10 @@ async fn a_process_killed_at_every_step_leaks_no_quota_and_no_lv() {
         let mut tries = 0;
         while let Err(e) = act(&mut c, op, &base, &snap).await {
             tries += 1;
-            assert!(tries < 10 && e.code() == Code::Aborted, "{point}: retry answered {e:?}");
+            assert!(
+                tries < 10 && e.code() == Code::Aborted,
+                "{point}: retry answered {e:?}"
+            );
         }
         let log = d.log.clone().expect("log");
         let sweeps = log.count("sweep done");
@@ -275,19 +401,37 @@ async fn a_process_killed_at_every_step_leaks_no_quota_and_no_lv() {
         table.push(format!("{point:24} {op:?}: live volumes {}, snapshots {}, LVs {}: quota = live records, LVs = live records", vols.len(), snaps.len(), lv_names(&vg.name).len()));
         // Clean up for the next step.
         for s in snaps {
-            delete_snapshot(&mut c, &s.name).await.expect("cleanup snapshot");
+            delete_snapshot(&mut c, &s.name)
+                .await
+                .expect("cleanup snapshot");
         }
         for v in vols {
-            delete_volume(&mut c, &v.name).await.expect("cleanup volume");
+            delete_volume(&mut c, &v.name)
+                .await
+                .expect("cleanup volume");
         }
         assert!(lv_names(&vg.name).is_empty(), "{point}: cleaned up");
     }
-    println!("crash injection, each followed by a restart:\n{}", table.join("\n"));
+    println!(
+        "crash injection, each followed by a restart:\n{}",
+        table.join("\n")
+    );
 }
 
-async fn live(store: &Arc<dyn Store>) -> (Vec<lvsnap::store::VolumeRecord>, Vec<lvsnap::store::SnapshotRecord>) {
-    let v = store.list_volumes(&Default::default(), None, usize::MAX).await.expect("list");
-    let s = store.list_snapshots(&Default::default(), None, usize::MAX).await.expect("list");
+async fn live(
+    store: &Arc<dyn Store>,
+) -> (
+    Vec<lvsnap::store::VolumeRecord>,
+    Vec<lvsnap::store::SnapshotRecord>,
+) {
+    let v = store
+        .list_volumes(&Default::default(), None, usize::MAX)
+        .await
+        .expect("list");
+    let s = store
+        .list_snapshots(&Default::default(), None, usize::MAX)
+        .await
+        .expect("list");
     (v, s)
 }
 
@@ -295,7 +439,9 @@ async fn live(store: &Arc<dyn Store>) -> (Vec<lvsnap::store::VolumeRecord>, Vec<
 async fn wait_settled(store: &Arc<dyn Store>, log: &common::Log, mut seen: usize) {
     for _ in 0..30 {
         let q = store.get_quota("default").await.expect("quota");
-        let reserved: i64 = q.map(|q| q.status.usage.values().map(|u| u.reserved).sum()).unwrap_or(0);
+        let reserved: i64 = q
+            .map(|q| q.status.usage.values().map(|u| u.reserved).sum())
+            .unwrap_or(0);
         if reserved == 0 {
             return;
         }

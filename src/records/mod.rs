@@ -4,6 +4,7 @@ mod lifecycle;
 mod state;
 mod types;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 pub use failure::{FailureCode, Operation};
@@ -26,15 +27,21 @@ pub fn snapshot_lv_name(id: &uuid::Uuid) -> String {
     format!("_snapshot-{id}")
 }
 
-/// Every CRD as `(file name, YAML)`, in a stable order.
-pub fn crd_files() -> anyhow::Result<Vec<(String, String)>> {
-    let crds = [
+/// Every CRD, in a stable order (the chart's files, the fake API server's
+/// resources).
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
         LvmVolume::crd(),
         LvmSnapshot::crd(),
         LvmQuota::crd(),
         LvmNode::crd(),
-    ];
-    crds.into_iter()
+    ]
+}
+
+/// Every CRD as `(file name, YAML)`, in a stable order.
+pub fn crd_files() -> anyhow::Result<Vec<(String, String)>> {
+    crds()
+        .into_iter()
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
             let yaml = serde_yaml::to_string(&crd)?;

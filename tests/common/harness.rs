@@ -271,8 +271,14 @@ fn assemble(
 /// the live records charged, nothing stays reserved, and the LVs are
 /// exactly the live records' LVs (failed creates own none).
 pub async fn assert_consistent(store: &dyn Store, mut lvs: Vec<String>, project: &str, step: &str) {
-    let vols = store.list_volumes(&VolumeFilter::default(), None, usize::MAX).await.expect("list");
-    let snaps = store.list_snapshots(&SnapshotFilter::default(), None, usize::MAX).await.expect("list");
+    let vols = store
+        .list_volumes(&VolumeFilter::default(), None, usize::MAX)
+        .await
+        .expect("list");
+    let snaps = store
+        .list_snapshots(&SnapshotFilter::default(), None, usize::MAX)
+        .await
+        .expect("list");
     let mut charged: HashMap<String, i64> = HashMap::new();
     for c in vols
         .iter()

@@ -30,7 +30,10 @@ impl Log {
         let log = self.clone();
         std::thread::spawn(move || {
             use std::io::BufRead;
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 eprintln!("{line}");
                 let (lines, ready) = &*log.0;
                 if let Ok(mut l) = lines.lock() {
@@ -44,7 +47,10 @@ impl Log {
     /// How many lines so far contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
         let (lines, _) = &*self.0;
-        lines.lock().map(|l| l.iter().filter(|x| x.contains(needle)).count()).unwrap_or(0)
+        lines
+            .lock()
+            .map(|l| l.iter().filter(|x| x.contains(needle)).count())
+            .unwrap_or(0)
     }
 
     /// Blocks until `n` lines contain `needle` (panics after `timeout`).
@@ -57,7 +63,10 @@ impl Log {
                 return;
             }
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            assert!(!left.is_zero(), "no {n} log lines with {needle:?} within {timeout:?}");
+            assert!(
+                !left.is_zero(),
+                "no {n} log lines with {needle:?} within {timeout:?}"
+            );
             guard = ready.wait_timeout(guard, left).expect("log wait").0;
         }
     }
@@ -97,7 +106,11 @@ impl Driver {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::inherit())
-            .stderr(if logged { Stdio::piped() } else { Stdio::inherit() })
+            .stderr(if logged {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn lvsnap");
         let log = child.stderr.take().map(|stderr| {

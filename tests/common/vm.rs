@@ -61,7 +61,11 @@ impl Drop for LoopVg {
 
 /// `lvsnap all-in-one` on `vg` keeping its records in `state` (so that a
 /// restart finds them), stderr captured.
-pub async fn all_in_one_at(vg: &LoopVg, state: &std::path::Path, extra: &[&str]) -> crate::common::Driver {
+pub async fn all_in_one_at(
+    vg: &LoopVg,
+    state: &std::path::Path,
+    extra: &[&str],
+) -> crate::common::Driver {
     let state_s = state.display().to_string();
     let mut args = vec![
         "all-in-one",
@@ -156,7 +160,11 @@ pub fn lvremove(vg: &str, lv: &str) {
 /// The LV names of `vg`, sorted.
 pub fn lv_names(vg: &str) -> Vec<String> {
     let out = run(&["lvs", "--noheadings", "-o", "lv_name", vg]);
-    let mut names: Vec<String> = out.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let mut names: Vec<String> = out
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     names.sort();
     names
 }
@@ -164,7 +172,10 @@ pub fn lv_names(vg: &str) -> Vec<String> {
 /// Writes `data` at offset 0 of a device and syncs.
 pub fn write_at(dev: &str, data: &[u8]) {
     use std::io::{Seek, SeekFrom, Write};
-    let mut f = std::fs::OpenOptions::new().write(true).open(dev).expect("open device");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dev)
+        .expect("open device");
     f.seek(SeekFrom::Start(0)).expect("seek");
     f.write_all(data).expect("write");
     f.sync_all().expect("sync");

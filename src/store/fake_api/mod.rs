@@ -1,46 +1,171 @@
-//! An in-memory Kubernetes API server for lvsnap's own resources, served to
-//! kube's `Client` as a tower service (no sockets). No kube-apiserver can be
-//! installed on the build machines, so the Kubernetes store is tested (and
-//! benchmarked) against this. It keeps the semantics lvsnap relies on:
-//! resourceVersion increments and 409 on stale writes, 404, 422 for invalid
-//! objects, 409 AlreadyExists, equality label selectors, status subresource
-//! separation, and watch streams of ADDED/MODIFIED/DELETED events.
-use std::collections::BTreeMap;
+//! An in-memory Kubernetes API server, served to kube's `Client` as a tower
+//! service (no sockets) or over HTTP on loopback (`HttpApiServer`). No
+//! kube-apiserver can run on the build machines, so the Kubernetes store,
+//! and whatever else talks to Kubernetes, is tested (and benchmarked)
+//! against this; it follows the real server's semantics:
+//!
+//! - **Routing** for any registered resource (`resources` has the table):
+//!   `/api/v1/...` and `/apis/{group}/{version}/...`, cluster-scoped
+//!   `{plural}[/{name}[/status]]` and namespaced
+//!   `namespaces/{ns}/{plural}[/{name}[/status]]`, and lists and watches
+//!   across namespaces (`{plural}` of a namespaced kind). Objects are keyed
+//!   by (group, plural, namespace, name): equal plurals of two groups never
+//!   meet. A namespace in a body that differs from the path is a 400.
+//! - **Writes**: resourceVersion compare-and-swap (409 Conflict), 404,
+//!   409 AlreadyExists, 422 Invalid (names, labels, finalizers, required
+//!   `spec`), `generateName`, `metadata.generation`, no new version for a
+//!   write that changes nothing, and the status subresource's separation.
+//! - **PATCH**: JSON merge patch, and strategic merge patch applied as a
+//!   merge patch for built-in kinds (lists are replaced, not merged by
+//!   key) but refused with 415 for custom resources, as the real server
+//!   refuses it. A `metadata.resourceVersion` in the patch is a
+//!   precondition (409). Server-side apply and JSON patch are not
+//!   supported by the fake: 415 UnsupportedMediaType.
+//! - **Deletion**: finalizers hold an object with `deletionTimestamp` set
+//!   (a MODIFIED event) until an update empties them (then DELETED); no
+//!   finalizer may be added meanwhile (422); DeleteOptions preconditions
+//!   (`uid`, `resourceVersion`) are checked (409). Delete answers the
+//!   object. Owner references are not garbage-collected.
+//! - **Lists**: equality and set-based label selectors, `metadata.name` and
+//!   `metadata.namespace` field selectors, `limit` and `continue` (an
+//!   opaque token; a garbled one, or one older than the last `compact()`,
+//!   is a 410 Expired), ordered by namespace, then name. A list's
+//!   `resourceVersion` parameter is accepted and the current state
+//!   answered ("not older than"); `resourceVersionMatch=Exact` is not
+//!   honoured.
+//! - **Watches**: from a resourceVersion (replaying the retained history),
+//!   or from now with synthetic ADDED events (resourceVersion unset or 0);
+//!   selectors and namespaces apply (an object leaving the selection is
+//!   DELETED, one entering it ADDED); `allowWatchBookmarks` (a BOOKMARK at
+//!   the start and before a timeout), `timeoutSeconds` (tokio time, so a
+//!   paused clock drives it). `compact()` drops the history: a watch from
+//!   an older resourceVersion gets a 200 stream whose only event is an
+//!   ERROR with a 410 Expired Status, as from the real server, and kube's
+//!   watcher re-lists. `sendInitialEvents=true` (streaming lists) answers
+//!   the current objects, then a BOOKMARK annotated
+//!   `k8s.io/initial-events-end`.
+//! - **Faults** (`faults`): `forbid` (403 Forbidden), `set_unavailable`
+//!   (503 for every request, `/version` included, and open watches end),
+//!   `drop_watches`, and a request counter (`requests`). Over HTTP,
+//!   `HttpApiServer::stop` closes the port (connection refused) and
+//!   `restart` opens it again.
+//! - **Fixtures** (`fixtures`): objects stored or read directly by tests,
+//!   bypassing faults and the request counter.
+//!
+//! Namespaces are not objects here: any namespace exists. There is no
+//! authentication, admission, defaulting, version conversion or field
+//! management.
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{StreamExt, stream};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-mod events;
+mod delete;
+mod faults;
+mod fixtures;
+mod list;
 mod over_http;
+mod reply;
+mod resources;
+mod route;
+mod select;
+mod validate;
+mod watch;
+mod write;
 
+pub use faults::{RequestKey, USER};
 pub use over_http::{HttpApiServer, kubeconfig};
+pub use reply::Failure;
+pub use resources::ResourceInfo;
 
-const PREFIX: &str = "/apis/lvsnap.io/v1alpha1/";
+use reply::{Body, respond};
+use route::{Route, Target};
 
-/// A watch event as stored: (resourceVersion, plural, type, object).
-type Event = (u64, String, &'static str, Value);
+/// Where an object is stored.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    group: String,
+    plural: String,
+    /// Empty for cluster-scoped objects.
+    namespace: String,
+    name: String,
+}
 
-#[derive(Default)]
-pub(super) struct State {
-    pub(super) rv: u64,
-    pub(super) objects: BTreeMap<(String, String), Value>,
+impl Key {
+    fn new(info: &ResourceInfo, namespace: Option<&str>, name: &str) -> Self {
+        Self {
+            group: info.group.clone(),
+            plural: info.plural.clone(),
+            namespace: namespace.unwrap_or("").to_string(),
+            name: name.to_string(),
+        }
+    }
+}
+
+/// A change, as stored for watches.
+#[derive(Debug, Clone)]
+struct Event {
+    rv: u64,
+    group: String,
+    plural: String,
+    /// ADDED, MODIFIED or DELETED.
+    kind: &'static str,
+    object: Value,
+    /// The object before a MODIFIED (for selector transitions).
+    prev: Option<Value>,
+}
+
+struct State {
+    rv: u64,
+    resources: Vec<ResourceInfo>,
+    objects: std::collections::BTreeMap<Key, Value>,
+    /// Changes after `compacted`, oldest first.
     history: Vec<Event>,
+    compacted: u64,
     writes: u64,
+    faults: faults::Faults,
+    tx: broadcast::Sender<Event>,
+}
+
+impl State {
+    /// Takes the next resourceVersion.
+    fn bump(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    fn record(
+        &mut self,
+        info: &ResourceInfo,
+        kind: &'static str,
+        obj: &Value,
+        prev: Option<&Value>,
+    ) {
+        self.writes += 1;
+        let ev = Event {
+            rv: self.rv,
+            group: info.group.clone(),
+            plural: info.plural.clone(),
+            kind,
+            object: obj.clone(),
+            prev: prev.cloned(),
+        };
+        self.history.push(ev.clone());
+        let _ = self.tx.send(ev);
+    }
 }
 
 /// The fake API server; clone it freely (shared state).
 #[derive(Clone)]
 pub struct FakeApiServer {
-    pub(super) state: Arc<Mutex<State>>,
-    events: broadcast::Sender<Event>,
+    state: Arc<Mutex<State>>,
+    /// Bumped to end every open watch stream.
+    kill: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Default for FakeApiServer {
@@ -49,89 +174,27 @@ impl Default for FakeApiServer {
     }
 }
 
-pub(super) type Body = BoxBody<Bytes, Infallible>;
-
-pub(super) fn status(code: StatusCode, reason: &str, message: String) -> Response<Body> {
-    let body = json!({
-        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code.as_u16(),
-    });
-    respond(code, &body)
-}
-
-pub(super) fn respond(code: StatusCode, body: &Value) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
-    *r.status_mut() = code;
-    r.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-/// RFC 1123 subdomain: what Kubernetes accepts as an object name.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric()
-}
-
-/// Equality-based selectors: `k=v`, `k==v`, `k!=v`, `k`, `!k`, comma-joined.
-fn matches_selector(obj: &Value, selector: &str) -> bool {
-    let labels = &obj["metadata"]["labels"];
-    selector.split(',').filter(|s| !s.is_empty()).all(|term| {
-        if let Some((k, v)) = term.split_once("!=") {
-            labels[k].as_str() != Some(v)
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            labels[k].as_str() == Some(v)
-        } else if let Some(k) = term.strip_prefix('!') {
-            labels.get(k).is_none()
-        } else {
-            labels.get(term).is_some()
-        }
-    })
-}
-
-fn query(uri: &http::Uri) -> BTreeMap<String, String> {
-    uri.query()
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), percent_decode(v)))
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The current time as the server writes timestamps.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 impl FakeApiServer {
     pub fn new() -> Self {
-        let (events, _) = broadcast::channel(4096);
+        let (tx, _) = broadcast::channel(4096);
+        let state = State {
+            rv: 0,
+            resources: resources::defaults(),
+            objects: Default::default(),
+            history: Vec::new(),
+            compacted: 0,
+            writes: 0,
+            faults: Default::default(),
+            tx,
+        };
         Self {
-            state: Arc::default(),
-            events,
+            state: Arc::new(Mutex::new(state)),
+            kill: Arc::new(tokio::sync::watch::channel(0).0),
         }
     }
 
@@ -145,281 +208,170 @@ impl FakeApiServer {
         self.state.lock().map(|s| s.writes).unwrap_or(0)
     }
 
-    /// Inspects a stored object (for tests).
-    pub fn object(&self, plural: &str, name: &str) -> Option<Value> {
-        let s = self.state.lock().ok()?;
-        s.objects
-            .get(&(plural.to_string(), name.to_string()))
-            .cloned()
-    }
-
-    /// Stores a raw object as is (for tests of malformed records).
-    pub fn insert_raw(&self, plural: &str, name: &str, mut obj: Value) {
+    /// Serves `info` from now on (replacing a resource of the same group
+    /// and plural).
+    pub fn register(&self, info: ResourceInfo) {
         if let Ok(mut s) = self.state.lock() {
-            s.rv += 1;
-            obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
-            s.objects
-                .insert((plural.to_string(), name.to_string()), obj);
+            s.resources
+                .retain(|r| !(r.group == info.group && r.plural == info.plural));
+            s.resources.push(info);
         }
     }
 
-    fn record(&self, s: &mut State, plural: &str, kind: &'static str, obj: &Value) {
-        s.writes += 1;
-        let ev: Event = (s.rv, plural.to_string(), kind, obj.clone());
-        s.history.push(ev.clone());
-        let _ = self.events.send(ev);
+    /// Serves the resource a CRD defines (at its storage version); a CRD
+    /// without versions is ignored.
+    pub fn register_crd(
+        &self,
+        crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+    ) {
+        if let Some(info) = ResourceInfo::from_crd(crd) {
+            self.register(info);
+        }
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State>, Failure> {
+        self.state
+            .lock()
+            .map_err(|_| Failure::internal("the fake API server's state is poisoned"))
     }
 
     async fn handle(self, req: Request<kube::client::Body>) -> Response<Body> {
         let (parts, body) = req.into_parts();
         let body = match body.collect().await {
             Ok(b) => b.to_bytes(),
-            Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
+            Err(e) => return Failure::bad_request(e.to_string()).into_response(),
         };
-        let path = parts.uri.path().to_string();
-        if path == "/version" {
-            return respond(
-                StatusCode::OK,
-                &json!({
-                    "major": "1", "minor": "34", "gitVersion": "v1.34.0-lvsnap-fake",
-                    "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
-                    "goVersion": "none", "compiler": "none", "platform": "linux/amd64",
-                }),
-            );
-        }
-        if let Some(rest) = path.strip_prefix(events::PREFIX) {
-            return self.event(&parts.method, rest, &body);
-        }
-        let Some(rest) = path.strip_prefix(PREFIX) else {
-            return status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("no route for {path}"),
-            );
+        let q = route::query(&parts.uri);
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let req = Req {
+            method: parts.method,
+            q,
+            body,
+            content_type,
         };
-        let segs: Vec<&str> = rest.split('/').collect();
-        let q = query(&parts.uri);
-        match (parts.method, segs.as_slice()) {
-            (Method::GET, [plural]) if q.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-                self.watch(plural, &q)
+        self.serve(route::parse(parts.uri.path()), parts.uri.path(), &req)
+            .unwrap_or_else(Failure::into_response)
+    }
+
+    fn serve(&self, target: Target, path: &str, req: &Req) -> Result<Response<Body>, Failure> {
+        let route = match target {
+            Target::Resource(r) => r,
+            other => {
+                // Non-resource requests: the authorizer's verb is the method.
+                self.count(&req.method.as_str().to_lowercase(), "", path);
+                self.check_available()?;
+                return match other {
+                    Target::Version => Ok(respond(StatusCode::OK, &version())),
+                    _ => Err(Failure::no_route()),
+                };
             }
-            (Method::GET, [plural]) => self.list(plural, &q),
-            (Method::POST, [plural]) => self.create(plural, &body),
-            (Method::GET, [plural, name]) => self.get(plural, name),
-            (Method::PUT, [plural, name]) => self.replace(plural, name, &body, false),
-            (Method::PUT, [plural, name, "status"]) => self.replace(plural, name, &body, true),
-            (Method::DELETE, [plural, name]) => self.delete(plural, name),
-            (m, _) => status(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                format!("{m} {path}"),
-            ),
-        }
-    }
-
-    fn list(&self, plural: &str, q: &BTreeMap<String, String>) -> Response<Body> {
-        let Ok(s) = self.state.lock() else {
-            return status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "poisoned".into(),
-            );
         };
-        let selector = q.get("labelSelector").map(String::as_str).unwrap_or("");
-        let items: Vec<Value> = s
-            .objects
-            .iter()
-            .filter(|((p, _), o)| p == plural && matches_selector(o, selector))
-            .map(|(_, o)| o.clone())
-            .collect();
-        respond(
-            StatusCode::OK,
-            &json!({"apiVersion": "lvsnap.io/v1alpha1", "kind": "List",
-                    "metadata": {"resourceVersion": s.rv.to_string()}, "items": items}),
-        )
-    }
-
-    fn watch(&self, plural: &str, q: &BTreeMap<String, String>) -> Response<Body> {
-        let selector = q.get("labelSelector").cloned().unwrap_or_default();
-        let since: u64 = q
-            .get("resourceVersion")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let live = self.events.subscribe();
-        let backlog: Vec<Event> = match self.state.lock() {
-            Ok(s) => s.history.iter().filter(|e| e.0 > since).cloned().collect(),
-            Err(_) => Vec::new(),
-        };
-        let last = backlog.last().map(|e| e.0).unwrap_or(since);
-        let plural = plural.to_string();
-        let keep = {
-            let (plural, selector) = (plural.clone(), selector.clone());
-            move |e: &Event| e.1 == plural && matches_selector(&e.3, &selector)
-        };
-        let line = |e: Event| -> Result<http_body::Frame<Bytes>, Infallible> {
-            let v = json!({"type": e.2, "object": e.3});
-            Ok(http_body::Frame::data(Bytes::from(format!("{v}\n"))))
-        };
-        let keep2 = keep.clone();
-        let replay = stream::iter(backlog.into_iter().filter(move |e| keep(e)).map(line));
-        let follow = stream::unfold(live, move |mut rx| {
-            let keep = keep2.clone();
-            async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(e) if e.0 > last && keep(&e) => return Some((line(e), rx)),
-                        Ok(_) => continue,
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
+        let verb = route::verb(&req.method, &route, &req.q);
+        self.count(verb, &route.group, &route.resource());
+        self.check_available()?;
+        self.check_allowed(verb, &route)?;
+        let info = self.lookup(&route, &req.method)?;
+        let ns = route.namespace.as_deref();
+        let status_only = route.subresource.is_some();
+        let watch = route::is_watch(&req.q);
+        match (&req.method, route.name.as_deref()) {
+            (&Method::GET, None) if watch => self.watch(&info, ns, None, &req.q),
+            (&Method::GET, None) => self.list(&info, ns, &req.q),
+            (&Method::GET, Some(name)) if watch && !status_only => {
+                self.watch(&info, ns, Some(name), &req.q)
             }
-        });
-        let mut r = Response::new(BodyExt::boxed(StreamBody::new(replay.chain(follow))));
-        r.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
-        r
-    }
-
-    fn get(&self, plural: &str, name: &str) -> Response<Body> {
-        match self.object(plural, name) {
-            Some(o) => respond(StatusCode::OK, &o),
-            None => status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("{plural} \"{name}\" not found"),
-            ),
+            (&Method::GET, Some(name)) => self.get(&info, ns, name),
+            (&Method::POST, None) => {
+                let body = write::parse_body(&req.body)?;
+                let created = self.create(&info, ns, body)?;
+                Ok(respond(StatusCode::CREATED, &created))
+            }
+            (&Method::PUT, Some(name)) => {
+                let body = write::parse_body(&req.body)?;
+                let updated = self.update(&info, ns, name, body, status_only)?;
+                Ok(respond(StatusCode::OK, &updated))
+            }
+            (&Method::PATCH, Some(name)) => {
+                let patched =
+                    self.patch(&info, ns, name, &req.content_type, &req.body, status_only)?;
+                Ok(respond(StatusCode::OK, &patched))
+            }
+            (&Method::DELETE, Some(name)) if !status_only => {
+                let opts = delete::parse_options(&req.body)?;
+                Ok(respond(
+                    StatusCode::OK,
+                    &self.delete(&info, ns, name, &opts)?,
+                ))
+            }
+            (&Method::DELETE, None) => self.delete_collection(&info, ns, &req.q, &req.body),
+            (m, _) => Err(Failure::method_not_allowed(format!(
+                "{m} is not allowed on {path}"
+            ))),
         }
     }
 
-    fn create(&self, plural: &str, body: &Bytes) -> Response<Body> {
-        let mut obj: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
+    /// The resource a route names, if registered in the route's scope.
+    fn lookup(&self, route: &Route, method: &Method) -> Result<ResourceInfo, Failure> {
+        let s = self.lock()?;
+        let info = resources::find(&s.resources, &route.group, &route.version, &route.plural)
+            .cloned()
+            .ok_or_else(Failure::no_route)?;
+        let scope_ok = match (&route.namespace, &route.name) {
+            (Some(_), _) => info.namespaced,
+            (None, Some(_)) => !info.namespaced,
+            // A namespaced kind's collection across namespaces: read only.
+            (None, None) => !info.namespaced || matches!(*method, Method::GET | Method::HEAD),
         };
-        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
-        if !valid_name(&name) {
-            return status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid",
-                format!("metadata.name {name:?} is invalid"),
-            );
-        }
-        if !obj["spec"].is_object() {
-            return status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid",
-                "spec: Required value".into(),
-            );
-        }
-        let Ok(mut s) = self.state.lock() else {
-            return status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "poisoned".into(),
-            );
+        let sub_ok = match route.subresource.as_deref() {
+            None => true,
+            Some("status") => info.status_subresource,
+            Some(_) => false,
         };
-        let key = (plural.to_string(), name.clone());
-        if s.objects.contains_key(&key) {
-            return status(
-                StatusCode::CONFLICT,
-                "AlreadyExists",
-                format!("{plural} \"{name}\" already exists"),
-            );
+        if !scope_ok && route.name.is_none() && route.namespace.is_none() {
+            return Err(Failure::method_not_allowed(format!(
+                "{} is namespaced: {method} needs a namespace",
+                info.group_resource()
+            )));
         }
-        s.rv += 1;
-        // The status subresource is enabled: create ignores status.
-        if let Some(m) = obj.as_object_mut() {
-            m.remove("status");
+        if !scope_ok || !sub_ok {
+            return Err(Failure::no_route());
         }
-        obj["metadata"]["resourceVersion"] = json!(s.rv.to_string());
-        obj["metadata"]["uid"] = json!(uuid::Uuid::new_v4().to_string());
-        obj["metadata"]["creationTimestamp"] =
-            json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
-        s.objects.insert(key, obj.clone());
-        self.record(&mut s, plural, "ADDED", &obj);
-        respond(StatusCode::CREATED, &obj)
+        Ok(info)
     }
 
-    fn replace(&self, plural: &str, name: &str, body: &Bytes, status_only: bool) -> Response<Body> {
-        let new: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(e) => return status(StatusCode::BAD_REQUEST, "BadRequest", e.to_string()),
-        };
-        let Ok(mut s) = self.state.lock() else {
-            return status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "poisoned".into(),
-            );
-        };
-        let key = (plural.to_string(), name.to_string());
-        let Some(current) = s.objects.get(&key).cloned() else {
-            return status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("{plural} \"{name}\" not found"),
-            );
-        };
-        let sent_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or("");
-        let have_rv = current["metadata"]["resourceVersion"]
-            .as_str()
-            .unwrap_or("");
-        if !sent_rv.is_empty() && sent_rv != have_rv {
-            return status(
-                StatusCode::CONFLICT,
-                "Conflict",
-                format!(
-                    "Operation cannot be fulfilled on {plural} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
-                ),
-            );
-        }
-        if !status_only && !new["spec"].is_object() {
-            return status(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Invalid",
-                "spec: Required value".into(),
-            );
-        }
-        let mut stored = current.clone();
-        if status_only {
-            stored["status"] = new["status"].clone();
-        } else {
-            stored["spec"] = new["spec"].clone();
-            stored["metadata"]["labels"] = new["metadata"]["labels"].clone();
-            stored["metadata"]["annotations"] = new["metadata"]["annotations"].clone();
-        }
-        if stored == current {
-            return respond(StatusCode::OK, &current); // no-op: no new version
-        }
-        s.rv += 1;
-        stored["metadata"]["resourceVersion"] = json!(s.rv.to_string());
-        s.objects.insert(key, stored.clone());
-        self.record(&mut s, plural, "MODIFIED", &stored);
-        respond(StatusCode::OK, &stored)
+    fn get(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Response<Body>, Failure> {
+        let s = self.lock()?;
+        s.objects
+            .get(&Key::new(info, ns, name))
+            .map(|o| respond(StatusCode::OK, o))
+            .ok_or_else(|| Failure::not_found(info, name))
     }
+}
 
-    fn delete(&self, plural: &str, name: &str) -> Response<Body> {
-        let Ok(mut s) = self.state.lock() else {
-            return status(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalError",
-                "poisoned".into(),
-            );
-        };
-        let Some(obj) = s.objects.remove(&(plural.to_string(), name.to_string())) else {
-            return status(
-                StatusCode::NOT_FOUND,
-                "NotFound",
-                format!("{plural} \"{name}\" not found"),
-            );
-        };
-        s.rv += 1;
-        self.record(&mut s, plural, "DELETED", &obj);
-        respond(StatusCode::OK, &obj)
-    }
+/// A request, read.
+struct Req {
+    method: Method,
+    q: std::collections::BTreeMap<String, String>,
+    body: bytes::Bytes,
+    content_type: String,
+}
+
+fn version() -> Value {
+    json!({
+        "major": "1", "minor": "34", "gitVersion": "v1.34.0-lvsnap-fake",
+        "gitCommit": "", "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "none", "compiler": "none", "platform": "linux/amd64",
+    })
 }
 
 impl tower::Service<Request<kube::client::Body>> for FakeApiServer {
