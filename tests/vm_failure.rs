@@ -299,6 +299,27 @@ async fn a_snapshot_whose_cow_did_not_fit_is_cut_when_asked_again() {
     assert!(lv_names(&vg.name).is_empty());
 }
 
+/// Until GetCapacity reports at least `bytes` (the node's next report).
+async fn wait_capacity(c: &mut CsiClients, bytes: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let cap = c
+            .controller
+            .get_capacity(csi::GetCapacityRequest::default())
+            .await
+            .expect("GetCapacity")
+            .into_inner();
+        if cap.available_capacity >= bytes {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "capacity stays {cap:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn without(vg: &LoopVg, lv: &str) -> Vec<String> {
     lv_names(&vg.name).into_iter().filter(|l| l != lv).collect()
 }

@@ -327,6 +327,10 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         builder.controller = Some(parts);
     }
     let mut driver = builder.build();
+    // The node's first heartbeat before the first call: placement needs it.
+    if let Some(executor) = &driver.executor {
+        executor.report_capacity().await;
+    }
     let _tasks = driver.spawn_tasks();
     tracing::info!(
         mode = mode.as_str(),

@@ -138,6 +138,7 @@ impl Executor {
     /// changes, with a periodic resync, settle and capacity report.
     pub async fn run(self) {
         let mut changes = self.store.subscribe();
+        self.report_capacity().await;
         let mut round = 0;
         while self.settle().await.is_err() {
             if self.failpoints.halted() {

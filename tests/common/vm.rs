@@ -104,7 +104,8 @@ pub async fn all_in_one(vg: &LoopVg, extra: &[&str]) -> (crate::common::Driver, 
 
 /// Makes LV `vg/lv` look created `secs` seconds earlier than it was: its
 /// `creation_time` (what `lvs -o lv_time` reports) rewritten in the VG's
-/// metadata (vgcfgbackup, edit, deactivate, vgcfgrestore, activate).
+/// metadata (vgcfgbackup, edit, deactivate the VG, vgcfgrestore, activate).
+/// No LV of the VG may be open.
 pub fn age_lv(vg: &str, lv: &str, secs: u64) {
     let file = format!("/tmp/{vg}-{lv}.meta");
     run(&["vgcfgbackup", "-q", "-f", &file, vg]);
@@ -133,10 +134,9 @@ pub fn age_lv(vg: &str, lv: &str, secs: u64) {
     }
     assert!(done, "no creation_time for {lv} in the metadata of {vg}");
     std::fs::write(&file, out).expect("write metadata");
-    let target = format!("{vg}/{lv}");
-    run(&["lvchange", "-an", &target]);
+    run(&["vgchange", "-q", "-an", vg]);
     run(&["vgcfgrestore", "-q", "-f", &file, vg]);
-    run(&["lvchange", "-ay", &target]);
+    run(&["vgchange", "-q", "-ay", vg]);
     let _ = std::fs::remove_file(&file);
 }
 

@@ -82,11 +82,13 @@ impl SqliteStore {
 
     pub fn open_file(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path).map_err(db_err)?;
+        // First: another process (an admin command, a restarted driver) may
+        // hold the database while this one sets it up.
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(db_err)?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db_err)?;
         migrate(&mut conn)?;
         let (changes, _) = broadcast::channel(1024);
@@ -123,7 +125,12 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    let applied: i64 = conn
+    // One IMMEDIATE transaction: two processes opening a new database at
+    // once (all-in-one and an admin command) must not both migrate it.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db_err)?;
+    let applied: i64 = tx
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(db_err)?;
     let applied = usize::try_from(applied).unwrap_or(0);
@@ -134,13 +141,11 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        let tx = conn.transaction().map_err(db_err)?;
         tx.execute_batch(sql).map_err(db_err)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db_err)?;
-        tx.commit().map_err(db_err)?;
     }
-    Ok(())
+    tx.commit().map_err(db_err)
 }
 
 fn volume_index(r: &VolumeRecord) -> Index {
