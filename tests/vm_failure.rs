@@ -217,10 +217,12 @@ async fn a_create_that_lost_the_race_for_space_succeeds_when_asked_again() {
     );
 
     // Space is freed: both are asked again and cut, without new quota.
+    lvremove(&vg.name, "filler");
     delete_volume(&mut c, &winner.volume_id)
         .await
         .expect("delete the winner");
-    lvremove(&vg.name, "filler");
+    // The node reports its capacity after the delete (asynchronously).
+    wait_capacity(&mut c, 100 * MIB).await;
     let again = create_volume(&mut c, loser, 80 * MIB)
         .await
         .expect("the loser, asked again");
