@@ -84,6 +84,20 @@ async fn reaping_needs_a_complete_view_an_old_lv_and_a_closed_one() {
         all,
         "API unreachable: every LV survives"
     );
+    // Its Probe depends on its VG only: the livenessprobe must not restart
+    // every node plugin because the API server is down.
+    let ready = n
+        .clients()
+        .await
+        .identity
+        .probe(csi::ProbeRequest {})
+        .await
+        .expect("Probe");
+    assert_eq!(
+        ready.into_inner().ready,
+        Some(true),
+        "node ready without the API"
+    );
     n.terminate();
 
     // 2. The API answers, but listing records is forbidden (RBAC 403).
