@@ -9,7 +9,7 @@ use crate::controller::{Controller, CreateSnapshot, CreateVolume, Placement};
 use crate::proto::v1 as csi;
 use crate::proto::v1::controller_service_capability::rpc::Type as Cap;
 
-pub const TOPOLOGY_KEY: &str = "topology.lvsnap.io/node";
+pub use super::convert::TOPOLOGY_KEY;
 
 /// Serves CSI Controller over a [`Controller`].
 #[derive(Clone)]

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 
 use tonic::{Code, Status};
 
-use super::controller::TOPOLOGY_KEY;
 use crate::controller::ControllerError;
 use crate::proto::v1 as csi;
 use crate::records::FailureCode;
 use crate::store::{SnapshotRecord, StoreError, VolumeRecord};
+
+/// The topology key of a node (volumes live on one node).
+pub const TOPOLOGY_KEY: &str = "topology.lvsnap.io/node";
 
 /// The one mapping from domain errors to gRPC codes (DESIGN §6).
 pub fn status(e: ControllerError) -> Status {

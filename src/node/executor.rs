@@ -74,6 +74,12 @@ pub struct Executor {
     events: Arc<dyn EventSink>,
 }
 
+/// Back-off between failed settle passes: 1 s doubling to 60 s, jittered.
+fn retry_delay(round: u32) -> Duration {
+    let base = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
+    base.mul_f64(0.75 + fastrand::f64() / 2.0)
+}
+
 pub(super) fn tag_for(id: &str) -> Result<LvTag, String> {
     uuid::Uuid::parse_str(id)
         .map(LvTag::record)
@@ -144,7 +150,7 @@ impl Executor {
             if self.failpoints.halted() {
                 return;
             }
-            tokio::time::sleep(super::settle::retry_delay(round)).await;
+            tokio::time::sleep(retry_delay(round)).await;
             round += 1;
         }
         self.resync().await;

@@ -8,7 +8,6 @@
 //! needs the LV closed, older than `--orphan-grace`, and its record
 //! confirmed absent by a direct read just before.
 use std::collections::HashSet;
-use std::time::Duration;
 
 use chrono::Utc;
 
@@ -36,12 +35,6 @@ pub struct Settled {
     pub orphans: Vec<String>,
     /// Those of them removed (`--reap-orphans`).
     pub reaped: Vec<String>,
-}
-
-/// Back-off between failed settle passes: 1 s doubling to 60 s, jittered.
-pub(super) fn retry_delay(round: u32) -> Duration {
-    let base = Duration::from_secs(1u64 << round.min(6)).min(Duration::from_secs(60));
-    base.mul_f64(0.75 + fastrand::f64() / 2.0)
 }
 
 impl Executor {
