@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use kube::CustomResourceExt;
-use lvsnap::records::{LvmQuota, LvmSnapshot, crd_files};
+use lvsnap::records::{LvsQuota, LvsSnapshot, crd_files};
 
 const CRD_DIR: &str = "deploy/helm/lvsnap/crds";
 
@@ -28,10 +28,10 @@ fn chart_crds_match_the_binary() {
     assert_eq!(
         listed,
         [
-            "lvmnodes.lvsnap.io.yaml",
-            "lvmquotas.lvsnap.io.yaml",
-            "lvmsnapshots.lvsnap.io.yaml",
-            "lvmvolumes.lvsnap.io.yaml"
+            "lvsnodes.lvsnap.io.yaml",
+            "lvsquotas.lvsnap.io.yaml",
+            "lvssnapshots.lvsnap.io.yaml",
+            "lvsvolumes.lvsnap.io.yaml"
         ],
         "no stale CRD files"
     );
@@ -39,7 +39,7 @@ fn chart_crds_match_the_binary() {
 
 #[test]
 fn snapshot_columns_read_like_cinder_snapshot_list() {
-    let crd = LvmSnapshot::crd();
+    let crd = LvsSnapshot::crd();
     let version = &crd.spec.versions[0];
     let columns: Vec<&str> = version
         .additional_printer_columns
@@ -57,7 +57,7 @@ fn snapshot_columns_read_like_cinder_snapshot_list() {
     assert!(version.subresources.as_ref().unwrap().status.is_some());
     assert_eq!(
         crd.spec.names.short_names.as_deref(),
-        Some(&["lvmsnap".to_string()][..])
+        Some(&["lvssnap".to_string()][..])
     );
     let schema = serde_json::to_value(&version.schema).unwrap();
     let rules = &schema["openAPIV3Schema"]["properties"]["spec"]["x-kubernetes-validations"];
@@ -92,7 +92,7 @@ fn snapshot_columns_read_like_cinder_snapshot_list() {
 
 #[test]
 fn quota_crd_is_cluster_scoped_with_status() {
-    let crd = LvmQuota::crd();
+    let crd = LvsQuota::crd();
     assert_eq!(crd.spec.scope, "Cluster");
     assert!(
         crd.spec.versions[0]

@@ -33,7 +33,7 @@ impl Flaky {
     fn refusal(&self) -> StoreError {
         if self.forbidden {
             StoreError::Unavailable(
-                "lvmvolumes.lvsnap.io is forbidden: User cannot list resource".into(),
+                "lvsvolumes.lvsnap.io is forbidden: User cannot list resource".into(),
             )
         } else {
             StoreError::Unavailable("connection refused".into())

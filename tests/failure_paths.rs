@@ -13,7 +13,7 @@ use common::harness::{GIB, Harness, MIB, NODE, VG};
 use lvsnap::controller::{ControllerError, Placement};
 use lvsnap::failpoint::points;
 use lvsnap::records::{
-    FailureCode, LvmNodeSpec, LvmNodeStatus, Operation, SnapshotState, VolumeState, now_rfc3339,
+    FailureCode, LvsNodeSpec, LvsNodeStatus, Operation, SnapshotState, VolumeState, now_rfc3339,
 };
 use lvsnap::store::{Cluster, Phase, Presence, Record, StoreError};
 
@@ -58,11 +58,11 @@ fn with_co(h: &mut Harness) -> Arc<Co> {
 async fn put_node(h: &Harness, name: &str, free: i64, heartbeat: String) {
     let r = Record::new(
         name,
-        LvmNodeSpec {
+        LvsNodeSpec {
             vg: VG.into(),
             thin_pool: None,
         },
-        LvmNodeStatus {
+        LvsNodeStatus {
             size_bytes: free,
             free_bytes: free,
             extent_size_bytes: 4 << 20,
@@ -79,7 +79,7 @@ async fn put_node(h: &Harness, name: &str, free: i64, heartbeat: String) {
 async fn a_failed_create_asked_again_succeeds_without_new_quota() {
     let h = Harness::new(64 * MIB as u64).await;
     let a = h.volume("pvc-a", 40 * MIB).await;
-    // The controller saw room (LvmNode not yet refreshed); the node has none.
+    // The controller saw room (LvsNode not yet refreshed); the node has none.
     put_node(&h, NODE, GIB, now_rfc3339()).await;
     let _ = h
         .controller

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::kube::{GIB, controller, create_volume, node, snapshot_req, usage};
 use common::{Cluster, Driver};
 use lvsnap::proto::v1 as csi;
-use lvsnap::records::{LvmNodeSpec, LvmNodeStatus};
+use lvsnap::records::{LvsNodeSpec, LvsNodeStatus};
 use lvsnap::store::{KubeStore, Record, Store};
 use serde_json::json;
 use tonic::Code;
@@ -54,7 +54,7 @@ async fn deletes_on_a_deleted_node_succeed_and_release_quota() {
     let obj = cluster
         .http
         .api
-        .object("lvmvolumes", &vol.volume_id)
+        .object("lvsvolumes", &vol.volume_id)
         .expect("record kept, soft-deleted");
     assert_eq!(obj["status"]["deleted"], true);
     let events = cluster.http.api.events();
@@ -83,11 +83,11 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
     store
         .put_node(&Record::new(
             "n-old",
-            LvmNodeSpec {
+            LvsNodeSpec {
                 vg: "vg0".into(),
                 thin_pool: None,
             },
-            LvmNodeStatus {
+            LvsNodeStatus {
                 size_bytes: 10 * GIB,
                 free_bytes: 10 * GIB,
                 extent_size_bytes: 4 << 20,
@@ -96,7 +96,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
             },
         ))
         .await
-        .expect("LvmNode");
+        .expect("LvsNode");
     let err = c
         .controller
         .create_volume(common::volume_request("pvc-stale", GIB))
@@ -119,7 +119,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
     // A volume that was on it: its delete names the node.
     let vol = lvsnap::store::VolumeRecord::new(
         "8f0f5c52-9c3e-4f2b-9a4e-000000000001",
-        lvsnap::records::LvmVolumeSpec {
+        lvsnap::records::LvsVolumeSpec {
             id: "8f0f5c52-9c3e-4f2b-9a4e-000000000001".into(),
             csi_name: "pvc-on-old".into(),
             project: "default".into(),
@@ -130,7 +130,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
             size_bytes: GIB,
             ..Default::default()
         },
-        lvsnap::records::LvmVolumeStatus {
+        lvsnap::records::LvsVolumeStatus {
             life: lvsnap::records::Lifecycle {
                 status: lvsnap::records::VolumeState::Available,
                 ..Default::default()
@@ -152,7 +152,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
     let obj = cluster
         .http
         .api
-        .object("lvmvolumes", &vol.name)
+        .object("lvsvolumes", &vol.name)
         .expect("record");
     assert_eq!(
         obj["status"]["status"], "deleting",
@@ -197,7 +197,7 @@ async fn a_snapshot_whose_content_is_being_deleted_gets_a_final_code_and_leaves_
     assert!(err.message().contains("being deleted"), "{}", err.message());
     assert_eq!(usage(&node.store, "snapshots").await, (0, 0), "no quota");
     assert!(
-        cluster.http.api.objects("lvmsnapshots").is_empty(),
+        cluster.http.api.objects("lvssnapshots").is_empty(),
         "no record"
     );
     let lvs = node.lvm.lvs("vg0").await.expect("lvs");

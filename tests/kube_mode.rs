@@ -43,12 +43,12 @@ async fn controller_process_and_node_share_records_through_the_api() {
         Some(format!("volume-{}", volume.volume_id))
     );
 
-    // The record is an LvmSnapshot with Cinder's fields, written by both sides.
+    // The record is an LvsSnapshot with Cinder's fields, written by both sides.
     let obj = cluster
         .http
         .api
-        .object("lvmsnapshots", &snap.snapshot_id)
-        .expect("LvmSnapshot");
+        .object("lvssnapshots", &snap.snapshot_id)
+        .expect("LvsSnapshot");
     assert_eq!(obj["status"]["status"], "available");
     assert_eq!(obj["status"]["progress"], "100%");
     assert_eq!(obj["metadata"]["labels"]["lvsnap.io/node"], "n1");
@@ -95,7 +95,7 @@ async fn controller_process_and_node_share_records_through_the_api() {
     let obj = cluster
         .http
         .api
-        .object("lvmsnapshots", &snap.snapshot_id)
+        .object("lvssnapshots", &snap.snapshot_id)
         .expect("soft-deleted record kept");
     assert_eq!(obj["status"]["deleted"], true);
     // Events are published after the record is written: poll for it.

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use lvsnap::records::{LvmVolume, LvmVolumeStatus, VolumeState};
+use lvsnap::records::{LvsVolume, LvsVolumeStatus, VolumeState};
 use lvsnap::store::fake_api::FakeApiServer;
 use lvsnap::store::{KubeStore, Store, StoreError};
 
@@ -56,15 +56,15 @@ quota_suite!(
     missing_usage_is_recounted_from_records,
 );
 
-fn vol(name: &str) -> LvmVolume {
+fn vol(name: &str) -> LvsVolume {
     let r = store_suite::volume(name, "pvc", "n1", "p1");
-    LvmVolume::new(name, r.spec)
+    LvsVolume::new(name, r.spec)
 }
 
 #[tokio::test]
 async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
     let server = FakeApiServer::new();
-    let api: Api<LvmVolume> = Api::all(server.client());
+    let api: Api<LvsVolume> = Api::all(server.client());
     let pp = PostParams::default();
 
     let created = api.create(&pp, &vol("v1")).await.unwrap();
@@ -87,7 +87,7 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
 
     // Status written through the main resource is ignored...
     let mut with_status = created.clone();
-    with_status.status = Some(LvmVolumeStatus {
+    with_status.status = Some(LvsVolumeStatus {
         life: lvsnap::records::Lifecycle {
             status: VolumeState::Available,
             ..Default::default()
@@ -103,7 +103,7 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
     // ...and spec written through /status is ignored.
     let mut status_write = replaced.clone();
     status_write.spec.size_bytes = 1;
-    status_write.status = Some(LvmVolumeStatus {
+    status_write.status = Some(LvsVolumeStatus {
         life: lvsnap::records::Lifecycle {
             status: VolumeState::Available,
             ..Default::default()
@@ -154,7 +154,7 @@ async fn api_semantics_conflict_notfound_invalid_and_status_separation() {
 #[tokio::test]
 async fn watch_streams_changes_after_a_resource_version() {
     let server = FakeApiServer::new();
-    let api: Api<LvmVolume> = Api::all(server.client());
+    let api: Api<LvsVolume> = Api::all(server.client());
     let pp = PostParams::default();
     let first = api.create(&pp, &vol("w1")).await.unwrap();
     let rv = first.metadata.resource_version.clone().unwrap();
@@ -192,9 +192,9 @@ async fn a_malformed_stored_object_is_a_typed_error() {
     let server = FakeApiServer::new();
     let store = KubeStore::new(server.client());
     server.insert_raw(
-        "lvmsnapshots",
+        "lvssnapshots",
         "bad",
-        serde_json::json!({"apiVersion": "lvsnap.io/v1alpha1", "kind": "LvmSnapshot",
+        serde_json::json!({"apiVersion": "lvsnap.io/v1alpha1", "kind": "LvsSnapshot",
                            "metadata": {"name": "bad"}, "spec": {"id": 7}}),
     );
     let err = store.get_snapshot("bad").await.unwrap_err();

@@ -103,7 +103,7 @@ async fn reaping_needs_a_complete_view_an_old_lv_and_a_closed_one() {
     // 2. The API answers, but listing records is forbidden (RBAC 403).
     let cluster = Cluster::start().await;
     cluster.http.api.create_node("vm-node", &[]).expect("Node");
-    cluster.http.api.forbid("list", "lvsnap.io", "lvmsnapshots");
+    cluster.http.api.forbid("list", "lvsnap.io", "lvssnapshots");
     let n = node(
         &vg,
         cluster.kubeconfig.to_str().expect("utf-8"),

@@ -104,8 +104,8 @@ async fn controller_and_node_processes_cut_a_snapshot_through_the_api() {
     let obj = cluster
         .http
         .api
-        .object("lvmsnapshots", &snap.snapshot_id)
-        .expect("LvmSnapshot");
+        .object("lvssnapshots", &snap.snapshot_id)
+        .expect("LvsSnapshot");
     assert_eq!(obj["status"]["status"], "available");
 
     c.controller

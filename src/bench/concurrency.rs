@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::Latency;
 use super::harness::{Target, snapshot_request};
-use crate::records::LvmQuotaSpec;
+use crate::records::LvsQuotaSpec;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ConcurrencyRow {
@@ -80,7 +80,7 @@ pub async fn run(
         store
             .set_quota_limits(
                 &project,
-                &LvmQuotaSpec {
+                &LvsQuotaSpec {
                     hard: BTreeMap::from([("snapshots".into(), limit), ("gigabytes".into(), -1)]),
                 },
             )

@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::harness::{NODE, Target};
 use super::{Latency, Memory, memory_of};
 use crate::proto::v1 as csi;
-use crate::records::{Lifecycle, LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState, now_rfc3339};
+use crate::records::{Lifecycle, LvsSnapshotSpec, LvsSnapshotStatus, SnapshotState, now_rfc3339};
 use crate::store::{Record, Store};
 
 pub const PAGE: i32 = 500;
@@ -41,13 +41,13 @@ pub struct Scale {
 }
 
 /// A snapshot record as CreateSnapshot leaves it once the node cut it.
-pub fn record(i: usize, volume: &str) -> Record<LvmSnapshotSpec, LvmSnapshotStatus> {
+pub fn record(i: usize, volume: &str) -> Record<LvsSnapshotSpec, LvsSnapshotStatus> {
     let name = format!("bench-scale-{i:06}");
     let id = crate::controller::record_id("snapshot", &name);
     let lv_name = format!("_snapshot-{id}");
     Record::new(
         id.clone(),
-        LvmSnapshotSpec {
+        LvsSnapshotSpec {
             id,
             csi_name: name.clone(),
             source_volume_id: volume.into(),
@@ -68,7 +68,7 @@ pub fn record(i: usize, volume: &str) -> Record<LvmSnapshotSpec, LvmSnapshotStat
                 .into_iter()
                 .collect(),
         },
-        LvmSnapshotStatus {
+        LvsSnapshotStatus {
             life: Lifecycle {
                 status: SnapshotState::Available,
                 progress: "100%".into(),

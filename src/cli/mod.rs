@@ -146,7 +146,7 @@ pub struct CrdCmd {
 pub struct ControllerArgs {
     /// Default limits per project, on top of Cinder's (snapshots=10,
     /// gigabytes=1000, volumes=10; per-type keys like snapshots_<type>
-    /// default to -1 = unlimited). A project's LvmQuota overrides them.
+    /// default to -1 = unlimited). A project's LvsQuota overrides them.
     #[arg(
         long,
         env = "LVSNAP_DEFAULT_QUOTA",
@@ -190,7 +190,7 @@ pub struct ControllerArgs {
     /// (record deleted, quota freed) this long after it failed.
     #[arg(long, env = "LVSNAP_FAILED_CREATE_GRACE", default_value = "15m")]
     pub failed_create_grace: String,
-    /// A node whose LvmNode heartbeat is older than this gets no new
+    /// A node whose LvsNode heartbeat is older than this gets no new
     /// volumes, and deletes aimed at it answer UNAVAILABLE naming it.
     #[arg(long, env = "LVSNAP_NODE_STALE_AFTER", default_value = "5m")]
     pub node_stale_after: String,

@@ -30,7 +30,7 @@ impl Controller {
     }
 
     /// The health of node `name`: the CO first (only a definite "no such
-    /// node" counts), then its LvmNode heartbeat.
+    /// node" counts), then its LvsNode heartbeat.
     pub async fn node_health(&self, name: &str) -> NodeHealth {
         match self.cluster.node(name).await {
             Ok(Presence::Gone) => return NodeHealth::Gone,

@@ -1,5 +1,5 @@
 //! Where a new volume goes, and GetCapacity: the nodes' reported capacity
-//! (LvmNode), filtered by the StorageClass (VG, thick/thin) and by the
+//! (LvsNode), filtered by the StorageClass (VG, thick/thin) and by the
 //! request's accessibility requirements; a node whose heartbeat is stale
 //! gets nothing new.
 use chrono::Utc;

@@ -10,7 +10,7 @@ use super::{Controller, ControllerError, record_id, refuse, wait};
 use crate::failpoint::points;
 use crate::quota::{gib_ceil, release_key};
 use crate::records::{
-    FailureCode, Lifecycle, LvmSnapshotSpec, LvmSnapshotStatus, SnapshotState, VolumeState,
+    FailureCode, Lifecycle, LvsSnapshotSpec, LvsSnapshotStatus, SnapshotState, VolumeState,
     snapshot_lv_name,
 };
 use crate::store::{Kind, Presence, Record, SnapshotRecord, StoreError, modify};
@@ -106,7 +106,7 @@ impl Controller {
             uuid::Uuid::parse_str(&id).map_err(|e| ControllerError::Internal(e.to_string()))?;
         let record: SnapshotRecord = Record::new(
             id.clone(),
-            LvmSnapshotSpec {
+            LvsSnapshotSpec {
                 id: id.clone(),
                 csi_name: req.name.clone(),
                 source_volume_id: req.source_volume_id.clone(),
@@ -125,7 +125,7 @@ impl Controller {
                 quota_charged: deltas.clone(),
                 quota_reservations: reservations.clone(),
             },
-            LvmSnapshotStatus {
+            LvsSnapshotStatus {
                 life: Lifecycle::creating(),
                 size_bytes: volume.spec.size_bytes,
                 ..Default::default()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::records::{
-    LvmSnapshotSpec, LvmSnapshotStatus, LvmVolumeSpec, LvmVolumeStatus, SnapshotState, VolumeState,
+    LvsSnapshotSpec, LvsSnapshotStatus, LvsVolumeSpec, LvsVolumeStatus, SnapshotState, VolumeState,
 };
 use crate::store::{Record, SqliteStore};
 
@@ -31,7 +31,7 @@ fn volume(
 ) -> crate::store::VolumeRecord {
     Record::new(
         id,
-        LvmVolumeSpec {
+        LvsVolumeSpec {
             id: id.into(),
             csi_name: format!("csi-{id}"),
             project: "p".into(),
@@ -43,7 +43,7 @@ fn volume(
             source_volume_id: vol.map(str::to_string),
             ..Default::default()
         },
-        LvmVolumeStatus {
+        LvsVolumeStatus {
             life: crate::records::Lifecycle {
                 status,
                 ..Default::default()
@@ -65,7 +65,7 @@ async fn a_source_being_read_cannot_be_deleted() {
         .expect("source volume");
     let snap = Record::new(
         "snap",
-        LvmSnapshotSpec {
+        LvsSnapshotSpec {
             id: "snap".into(),
             csi_name: "csi-snap".into(),
             source_volume_id: "src".into(),
@@ -75,7 +75,7 @@ async fn a_source_being_read_cannot_be_deleted() {
             lv_name: "_snapshot-snap".into(),
             ..Default::default()
         },
-        LvmSnapshotStatus {
+        LvsSnapshotStatus {
             life: crate::records::Lifecycle {
                 status: SnapshotState::Available,
                 ..Default::default()

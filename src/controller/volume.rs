@@ -12,7 +12,7 @@ use super::{Controller, ControllerError, record_id, refuse};
 use crate::failpoint::points;
 use crate::quota::{gib_ceil, release_key};
 use crate::records::{
-    FailureCode, Lifecycle, LvmVolumeSpec, LvmVolumeStatus, VolumeState, volume_lv_name,
+    FailureCode, Lifecycle, LvsVolumeSpec, LvsVolumeStatus, VolumeState, volume_lv_name,
 };
 use crate::store::{Kind, Presence, Record, SnapshotFilter, VolumeRecord, modify};
 
@@ -125,7 +125,7 @@ impl Controller {
             uuid::Uuid::parse_str(&id).map_err(|e| ControllerError::Internal(e.to_string()))?;
         let record: VolumeRecord = Record::new(
             id.clone(),
-            LvmVolumeSpec {
+            LvsVolumeSpec {
                 id: id.clone(),
                 csi_name: req.name.clone(),
                 project: project.clone(),
@@ -141,7 +141,7 @@ impl Controller {
                 quota_charged: deltas,
                 quota_reservations: reservations.clone(),
             },
-            LvmVolumeStatus {
+            LvsVolumeStatus {
                 life: Lifecycle::creating(),
                 ..Default::default()
             },

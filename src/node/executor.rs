@@ -12,7 +12,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::failpoint::{Failpoints, Halted};
 use crate::lvm::{LvTag, Lvm};
 use crate::quota::QuotaEngine;
-use crate::records::{LvmNodeSpec, LvmNodeStatus, SnapshotState, VolumeState, now_rfc3339};
+use crate::records::{LvsNodeSpec, LvsNodeStatus, SnapshotState, VolumeState, now_rfc3339};
 use crate::store::{
     EventSink, Kind, LogOnly, Phase, Record, RecordEvent, SnapshotFilter, Store, StoreError,
     VolumeFilter,
@@ -277,7 +277,7 @@ impl Executor {
         }
     }
 
-    /// Writes this node's capacity into its LvmNode record (the heartbeat).
+    /// Writes this node's capacity into its LvsNode record (the heartbeat).
     pub async fn report_capacity(&self) {
         let vg = match self.lvm.vg(&self.settings.vg).await {
             Ok(vg) => vg,
@@ -295,11 +295,11 @@ impl Executor {
             .unwrap_or_default();
         let record = Record::new(
             self.settings.node_id.clone(),
-            LvmNodeSpec {
+            LvsNodeSpec {
                 vg: self.settings.vg.clone(),
                 thin_pool: self.settings.thin_pool.clone(),
             },
-            LvmNodeStatus {
+            LvsNodeStatus {
                 size_bytes: i64::try_from(vg.size_bytes).unwrap_or(i64::MAX),
                 free_bytes: i64::try_from(vg.free_bytes).unwrap_or(i64::MAX),
                 extent_size_bytes: i64::try_from(vg.extent_size_bytes).unwrap_or(i64::MAX),

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 use super::QuotaError;
-use crate::records::{LvmQuotaStatus, ReservationRecord, Usage};
+use crate::records::{LvsQuotaStatus, ReservationRecord, Usage};
 
 /// Requested changes per resource key (negative on delete).
 pub type Deltas = BTreeMap<String, i64>;
@@ -15,7 +15,7 @@ pub type Deltas = BTreeMap<String, i64>;
 /// usage row, `in_use < 0`, the `until_refresh` countdown at 0, or older
 /// than `max_age`).
 pub fn needs_refresh(
-    status: &LvmQuotaStatus,
+    status: &LvsQuotaStatus,
     key: &str,
     until_refresh: Option<i64>,
     max_age: Option<chrono::Duration>,
@@ -45,7 +45,7 @@ pub fn needs_refresh(
 
 /// Sets `usage[key].in_use` from a recount.
 pub fn refresh(
-    status: &mut LvmQuotaStatus,
+    status: &mut LvsQuotaStatus,
     key: &str,
     in_use: i64,
     until_refresh: Option<i64>,
@@ -61,7 +61,7 @@ pub fn refresh(
 /// unlimited); `new_id` names each reservation. Over quota → Cinder's message
 /// for the first over key in sorted order (so `gigabytes*` wins).
 pub fn reserve(
-    status: &mut LvmQuotaStatus,
+    status: &mut LvsQuotaStatus,
     hard: &dyn Fn(&str) -> i64,
     deltas: &Deltas,
     expires_at: DateTime<Utc>,
@@ -117,12 +117,12 @@ pub fn reserve(
 /// Commits reservations: `reserved -= delta` (delta ≥ 0), `in_use += delta`,
 /// both clamped at 0. Unknown ids (already expired or committed) are skipped;
 /// returns how many were applied.
-pub fn commit(status: &mut LvmQuotaStatus, ids: &[String]) -> usize {
+pub fn commit(status: &mut LvsQuotaStatus, ids: &[String]) -> usize {
     finish(status, ids, true)
 }
 
 /// Rolls reservations back: `reserved -= delta` (delta ≥ 0).
-pub fn rollback(status: &mut LvmQuotaStatus, ids: &[String]) -> usize {
+pub fn rollback(status: &mut LvsQuotaStatus, ids: &[String]) -> usize {
     finish(status, ids, false)
 }
 
@@ -130,7 +130,7 @@ pub fn rollback(status: &mut LvmQuotaStatus, ids: &[String]) -> usize {
 /// (a live record holds them) are committed, the others rolled back.
 /// Returns (committed, rolled back).
 pub fn expire(
-    status: &mut LvmQuotaStatus,
+    status: &mut LvsQuotaStatus,
     now: DateTime<Utc>,
     claimed: &std::collections::HashSet<String>,
 ) -> (usize, usize) {
@@ -144,7 +144,7 @@ pub fn expire(
 /// `in_use` (clamped at 0) and remembers `key` in `released`, unless `key`
 /// is there already (a release retried after a crash). Returns whether it
 /// applied now.
-pub fn release_once(status: &mut LvmQuotaStatus, key: &str, deltas: &Deltas) -> bool {
+pub fn release_once(status: &mut LvsQuotaStatus, key: &str, deltas: &Deltas) -> bool {
     if status.released.iter().any(|k| k == key) {
         return false;
     }
@@ -157,14 +157,14 @@ pub fn release_once(status: &mut LvmQuotaStatus, key: &str, deltas: &Deltas) -> 
 }
 
 /// Forgets a release (its record is marked deleted): returns whether it was there.
-pub fn forget_release(status: &mut LvmQuotaStatus, key: &str) -> bool {
+pub fn forget_release(status: &mut LvsQuotaStatus, key: &str) -> bool {
     let before = status.released.len();
     status.released.retain(|k| k != key);
     status.released.len() != before
 }
 
 /// The ids of the reservations that expired before `now`.
-pub fn expired_ids(status: &LvmQuotaStatus, now: DateTime<Utc>) -> Vec<String> {
+pub fn expired_ids(status: &LvsQuotaStatus, now: DateTime<Utc>) -> Vec<String> {
     status
         .reservations
         .iter()
@@ -177,7 +177,7 @@ pub fn expired_ids(status: &LvmQuotaStatus, now: DateTime<Utc>) -> Vec<String> {
         .collect()
 }
 
-fn finish(status: &mut LvmQuotaStatus, ids: &[String], commit: bool) -> usize {
+fn finish(status: &mut LvsQuotaStatus, ids: &[String], commit: bool) -> usize {
     let (done, kept): (Vec<ReservationRecord>, Vec<ReservationRecord>) =
         std::mem::take(&mut status.reservations)
             .into_iter()

@@ -1,6 +1,6 @@
 //! Cinder's quota cases, as a table where it fits.
 use super::*;
-use crate::records::{LvmQuotaStatus, Usage};
+use crate::records::{LvsQuotaStatus, Usage};
 use chrono::TimeZone;
 
 fn now() -> DateTime<Utc> {
@@ -9,8 +9,8 @@ fn now() -> DateTime<Utc> {
         .expect("valid time")
 }
 
-fn status(usage: &[(&str, i64, i64)]) -> LvmQuotaStatus {
-    LvmQuotaStatus {
+fn status(usage: &[(&str, i64, i64)]) -> LvsQuotaStatus {
+    LvsQuotaStatus {
         usage: usage
             .iter()
             .map(|(k, in_use, reserved)| {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::arith::{self, Deltas};
 use super::{QuotaConfig, QuotaError, gib_ceil, validate_key};
-use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
+use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 use crate::store::{
     QuotaRecord, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
 };
@@ -300,7 +300,7 @@ impl QuotaEngine {
     pub async fn show(
         &self,
         project: &str,
-    ) -> Result<(BTreeMap<String, i64>, LvmQuotaStatus), QuotaError> {
+    ) -> Result<(BTreeMap<String, i64>, LvsQuotaStatus), QuotaError> {
         let q = self
             .store
             .get_quota(project)
@@ -316,7 +316,7 @@ impl QuotaEngine {
         &self,
         project: &str,
         ids: Vec<String>,
-        f: fn(&mut LvmQuotaStatus, &[String]),
+        f: fn(&mut LvsQuotaStatus, &[String]),
     ) -> Result<(), QuotaError> {
         if ids.is_empty() {
             return Ok(());
@@ -373,7 +373,7 @@ impl QuotaEngine {
             validate_key(key)?;
         }
         self.store
-            .set_quota_limits(project, &LvmQuotaSpec { hard })
+            .set_quota_limits(project, &LvsQuotaSpec { hard })
             .await
             .map(|_| ())
             .map_err(|e| QuotaError::Store(e.to_string()))
@@ -386,7 +386,7 @@ fn add(d: &mut Deltas, resource: &str, volume_type: &str, n: i64) {
 }
 
 /// Project limit, else the configured default (per-type keys: -1).
-fn limit(spec: &LvmQuotaSpec, config: &QuotaConfig, key: &str) -> i64 {
+fn limit(spec: &LvsQuotaSpec, config: &QuotaConfig, key: &str) -> i64 {
     spec.hard
         .get(key)
         .copied()

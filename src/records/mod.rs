@@ -11,8 +11,8 @@ pub use failure::{FailureCode, Operation};
 pub use lifecycle::{LifeState, Lifecycle, now_rfc3339, parse_time};
 pub use state::{IllegalTransition, SnapshotState, VolumeState};
 pub use types::{
-    LvmNode, LvmNodeSpec, LvmNodeStatus, LvmQuota, LvmQuotaSpec, LvmQuotaStatus, LvmSnapshot,
-    LvmSnapshotSpec, LvmSnapshotStatus, LvmVolume, LvmVolumeSpec, LvmVolumeStatus,
+    LvsNode, LvsNodeSpec, LvsNodeStatus, LvsQuota, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshot,
+    LvsSnapshotSpec, LvsSnapshotStatus, LvsVolume, LvsVolumeSpec, LvsVolumeStatus,
     ReservationRecord, Usage,
 };
 
@@ -31,10 +31,10 @@ pub fn snapshot_lv_name(id: &uuid::Uuid) -> String {
 /// resources).
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
-        LvmVolume::crd(),
-        LvmSnapshot::crd(),
-        LvmQuota::crd(),
-        LvmNode::crd(),
+        LvsVolume::crd(),
+        LvsSnapshot::crd(),
+        LvsQuota::crd(),
+        LvsNode::crd(),
     ]
 }
 

@@ -1,6 +1,6 @@
 //! The records: Cinder's volumes, snapshots and quotas as CustomResources
 //! (group `lvsnap.io`, `v1alpha1`, cluster-scoped). The spec/status structs
-//! are the domain's record types; the kube-generated wrappers (`LvmSnapshot`,
+//! are the domain's record types; the kube-generated wrappers (`LvsSnapshot`,
 //! …) are used only by the Kubernetes store and for CRD generation.
 use std::collections::BTreeMap;
 
@@ -16,10 +16,10 @@ use super::state::{SnapshotState, VolumeState};
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
-    kind = "LvmSnapshot",
-    plural = "lvmsnapshots",
-    shortname = "lvmsnap",
-    status = "LvmSnapshotStatus",
+    kind = "LvsSnapshot",
+    plural = "lvssnapshots",
+    shortname = "lvssnap",
+    status = "LvsSnapshotStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
     printcolumn = r#"{"name":"Volume ID","type":"string","jsonPath":".spec.sourceVolumeId"}"#,
@@ -35,7 +35,7 @@ use super::state::{SnapshotState, VolumeState};
     {"rule": "self.id == oldSelf.id && self.csiName == oldSelf.csiName && self.sourceVolumeId == oldSelf.sourceVolumeId && self.project == oldSelf.project && self.node == oldSelf.node && self.vg == oldSelf.vg && self.lvName == oldSelf.lvName && self.volumeSize == oldSelf.volumeSize",
      "message": "a snapshot's identity (id, csiName, sourceVolumeId, project, node, vg, lvName, volumeSize) is immutable"}
 ]))]
-pub struct LvmSnapshotSpec {
+pub struct LvsSnapshotSpec {
     /// The snapshot id (a UUID), also the object's name.
     pub id: String,
     /// The CSI name the CO asked for (idempotency key).
@@ -78,7 +78,7 @@ pub struct LvmSnapshotSpec {
 /// Where a snapshot is in its life.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LvmSnapshotStatus {
+pub struct LvsSnapshotStatus {
     /// Status, progress, created, failure, soft delete.
     #[serde(flatten)]
     pub life: Lifecycle<SnapshotState>,
@@ -94,10 +94,10 @@ pub struct LvmSnapshotStatus {
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
-    kind = "LvmVolume",
-    plural = "lvmvolumes",
-    shortname = "lvmvol",
-    status = "LvmVolumeStatus",
+    kind = "LvsVolume",
+    plural = "lvsvolumes",
+    shortname = "lvsvol",
+    status = "LvsVolumeStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
@@ -112,7 +112,7 @@ pub struct LvmSnapshotStatus {
      "message": "a volume's identity (id, csiName, project, lvName) is immutable; node and vg change only when a failed create is placed again"},
     {"rule": "self.sizeBytes >= oldSelf.sizeBytes", "message": "a volume never shrinks"}
 ]))]
-pub struct LvmVolumeSpec {
+pub struct LvsVolumeSpec {
     pub id: String,
     pub csi_name: String,
     pub project: String,
@@ -144,7 +144,7 @@ pub struct LvmVolumeSpec {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LvmVolumeStatus {
+pub struct LvsVolumeStatus {
     /// Status, progress, created, failure, soft delete.
     #[serde(flatten)]
     pub life: Lifecycle<VolumeState>,
@@ -159,10 +159,10 @@ pub struct LvmVolumeStatus {
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
-    kind = "LvmQuota",
-    plural = "lvmquotas",
-    shortname = "lvmq",
-    status = "LvmQuotaStatus",
+    kind = "LvsQuota",
+    plural = "lvsquotas",
+    shortname = "lvsq",
+    status = "LvsQuotaStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"Snapshots","type":"integer","jsonPath":".status.usage.snapshots.inUse"}"#,
     printcolumn = r#"{"name":"Gigabytes","type":"integer","jsonPath":".status.usage.gigabytes.inUse"}"#,
@@ -170,7 +170,7 @@ pub struct LvmVolumeStatus {
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-pub struct LvmQuotaSpec {
+pub struct LvsQuotaSpec {
     /// Limits: `snapshots`, `gigabytes`, `volumes` and `<resource>_<type>`;
     /// negative = unlimited; absent = the configured default.
     #[serde(default)]
@@ -202,7 +202,7 @@ pub struct ReservationRecord {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LvmQuotaStatus {
+pub struct LvsQuotaStatus {
     #[serde(default)]
     pub usage: BTreeMap<String, Usage>,
     #[serde(default)]
@@ -219,9 +219,9 @@ pub struct LvmQuotaStatus {
 #[kube(
     group = "lvsnap.io",
     version = "v1alpha1",
-    kind = "LvmNode",
-    plural = "lvmnodes",
-    status = "LvmNodeStatus",
+    kind = "LvsNode",
+    plural = "lvsnodes",
+    status = "LvsNodeStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"VG","type":"string","jsonPath":".spec.vg"}"#,
     printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes"}"#,
@@ -229,7 +229,7 @@ pub struct LvmQuotaStatus {
     printcolumn = r#"{"name":"Heartbeat","type":"date","jsonPath":".status.lastHeartbeat"}"#
 )]
 #[serde(rename_all = "camelCase")]
-pub struct LvmNodeSpec {
+pub struct LvsNodeSpec {
     pub vg: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thin_pool: Option<String>,
@@ -237,7 +237,7 @@ pub struct LvmNodeSpec {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LvmNodeStatus {
+pub struct LvsNodeStatus {
     pub size_bytes: i64,
     pub free_bytes: i64,
     pub extent_size_bytes: i64,

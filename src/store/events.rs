@@ -3,7 +3,7 @@
 //! the failure paths' own (an orphan LV reaped, a failed create released, a
 //! record whose node is gone). The executor and the controller emit them
 //! through an [`EventSink`], a port below both: in Kubernetes they become
-//! Events on the LvmSnapshot/LvmVolume/LvmNode (`kubectl describe`), in
+//! Events on the LvsSnapshot/LvsVolume/LvsNode (`kubectl describe`), in
 //! all-in-one they are log lines.
 use async_trait::async_trait;
 

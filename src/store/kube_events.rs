@@ -1,5 +1,5 @@
 //! Kubernetes Events for the executor's notifications: `kubectl describe
-//! lvmsnapshot <id>` shows `CreateStart`, `CreateEnd`, `DeleteEnd`, … with
+//! lvssnapshot <id>` shows `CreateStart`, `CreateEnd`, `DeleteEnd`, … with
 //! Cinder's notification name in the message. Cluster-scoped records get
 //! their Events in the `default` namespace (kube's Recorder convention).
 use async_trait::async_trait;
@@ -9,7 +9,7 @@ use kube::{Api, Client, Resource};
 
 use super::Kind;
 use super::events::{EventSink, RecordEvent};
-use crate::records::{LvmNode, LvmSnapshot, LvmVolume};
+use crate::records::{LvsNode, LvsSnapshot, LvsVolume};
 
 /// Publishes record events through the API server.
 pub struct KubeEvents {
@@ -39,15 +39,15 @@ impl KubeEvents {
         id: &str,
     ) -> Result<Option<ObjectReference>, kube::Error> {
         Ok(match kind {
-            Kind::Snapshot => Api::<LvmSnapshot>::all(self.client.clone())
+            Kind::Snapshot => Api::<LvsSnapshot>::all(self.client.clone())
                 .get_opt(id)
                 .await?
                 .map(|o| o.object_ref(&())),
-            Kind::Volume => Api::<LvmVolume>::all(self.client.clone())
+            Kind::Volume => Api::<LvsVolume>::all(self.client.clone())
                 .get_opt(id)
                 .await?
                 .map(|o| o.object_ref(&())),
-            Kind::Node => Api::<LvmNode>::all(self.client.clone())
+            Kind::Node => Api::<LvsNode>::all(self.client.clone())
                 .get_opt(id)
                 .await?
                 .map(|o| o.object_ref(&())),

@@ -8,8 +8,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::broadcast;
 
 use crate::records::{
-    LvmNodeSpec, LvmNodeStatus, LvmQuotaSpec, LvmQuotaStatus, LvmSnapshotSpec, LvmSnapshotStatus,
-    LvmVolumeSpec, LvmVolumeStatus,
+    LvsNodeSpec, LvsNodeStatus, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshotSpec, LvsSnapshotStatus,
+    LvsVolumeSpec, LvsVolumeStatus,
 };
 
 mod cas;
@@ -52,10 +52,10 @@ impl<S, T> Record<S, T> {
     }
 }
 
-pub type VolumeRecord = Record<LvmVolumeSpec, LvmVolumeStatus>;
-pub type SnapshotRecord = Record<LvmSnapshotSpec, LvmSnapshotStatus>;
-pub type QuotaRecord = Record<LvmQuotaSpec, LvmQuotaStatus>;
-pub type NodeRecord = Record<LvmNodeSpec, LvmNodeStatus>;
+pub type VolumeRecord = Record<LvsVolumeSpec, LvsVolumeStatus>;
+pub type SnapshotRecord = Record<LvsSnapshotSpec, LvsSnapshotStatus>;
+pub type QuotaRecord = Record<LvsQuotaSpec, LvsQuotaStatus>;
+pub type NodeRecord = Record<LvsNodeSpec, LvsNodeStatus>;
 
 /// The record kinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -147,7 +147,7 @@ pub type QuotaUpdate = Box<
     dyn FnMut(
             Option<&QuotaRecord>,
         )
-            -> Result<(LvmQuotaSpec, LvmQuotaStatus), Box<dyn std::error::Error + Send + Sync>>
+            -> Result<(LvsQuotaSpec, LvsQuotaStatus), Box<dyn std::error::Error + Send + Sync>>
         + Send,
 >;
 
@@ -221,7 +221,7 @@ pub trait Store: Send + Sync + Debug {
     async fn set_quota_limits(
         &self,
         project: &str,
-        spec: &LvmQuotaSpec,
+        spec: &LvsQuotaSpec,
     ) -> Result<QuotaRecord, StoreError> {
         let spec = spec.clone();
         self.update_quota(

@@ -3,7 +3,7 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, PostParams, WatchParams};
-use lvsnap::records::LvmSnapshot;
+use lvsnap::records::LvsSnapshot;
 use lvsnap::store::fake_api::{FakeApiServer, HttpApiServer, RequestKey, kubeconfig};
 
 use super::{message_of, node, server, status_of};
@@ -31,24 +31,24 @@ async fn forbidden_requests_get_the_authorizers_answer() {
          cannot get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"kube-system\""
     );
 
-    let snaps: Api<LvmSnapshot> = Api::all(client.clone());
+    let snaps: Api<LvsSnapshot> = Api::all(client.clone());
     let spec = super::fixtures::snapshot_spec("s1");
     let made = snaps
-        .create(&PostParams::default(), &LvmSnapshot::new("s1", spec))
+        .create(&PostParams::default(), &LvsSnapshot::new("s1", spec))
         .await
         .expect("create");
-    server.forbid("update", "lvsnap.io", "lvmsnapshots/status");
+    server.forbid("update", "lvsnap.io", "lvssnapshots/status");
     let status_put = snaps
         .replace_status("s1", &PostParams::default(), &made)
         .await;
-    assert!(message_of(status_put).contains("cannot update resource \"lvmsnapshots/status\""));
+    assert!(message_of(status_put).contains("cannot update resource \"lvssnapshots/status\""));
     let mut renamed = made.clone();
     renamed.spec.display_name = "x".into();
     let renamed = snaps
         .replace("s1", &PostParams::default(), &renamed)
         .await
         .expect("the object itself may be updated");
-    server.forbid("update", "lvsnap.io", "lvmsnapshots");
+    server.forbid("update", "lvsnap.io", "lvssnapshots");
     assert_eq!(
         status_of(snaps.replace("s1", &PostParams::default(), &renamed).await).0,
         403
@@ -99,13 +99,13 @@ async fn requests_are_counted_by_verb_group_and_resource() {
     let key = RequestKey {
         verb: "get".into(),
         group: "lvsnap.io".into(),
-        resource: "lvmsnapshots".into(),
+        resource: "lvssnapshots".into(),
     };
     assert_eq!(server.requests().get(&key), Some(&1));
     let spec = super::fixtures::snapshot_spec("s1");
-    let snaps: Api<LvmSnapshot> = Api::all(client);
+    let snaps: Api<LvsSnapshot> = Api::all(client);
     let made = snaps
-        .create(&PostParams::default(), &LvmSnapshot::new("s1", spec))
+        .create(&PostParams::default(), &LvsSnapshot::new("s1", spec))
         .await
         .expect("create");
     snaps
@@ -113,11 +113,11 @@ async fn requests_are_counted_by_verb_group_and_resource() {
         .await
         .expect("status");
     assert_eq!(
-        server.request_count("create", "lvsnap.io", "lvmsnapshots"),
+        server.request_count("create", "lvsnap.io", "lvssnapshots"),
         1
     );
     assert_eq!(
-        server.request_count("update", "lvsnap.io", "lvmsnapshots/status"),
+        server.request_count("update", "lvsnap.io", "lvssnapshots/status"),
         1
     );
     assert_eq!(server.request_count("*", "lvsnap.io", "*"), 3);

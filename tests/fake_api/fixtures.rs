@@ -1,13 +1,13 @@
 //! Fixture helpers: what they store is what clients see.
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim};
 use kube::api::{Api, ListParams};
-use lvsnap::records::LvmSnapshotSpec;
+use lvsnap::records::LvsSnapshotSpec;
 use serde_json::json;
 
 use super::{names, server, status_of};
 
-pub fn snapshot_spec(id: &str) -> LvmSnapshotSpec {
-    LvmSnapshotSpec {
+pub fn snapshot_spec(id: &str) -> LvsSnapshotSpec {
+    LvsSnapshotSpec {
         id: id.into(),
         csi_name: format!("csi-{id}"),
         source_volume_id: "v1".into(),
@@ -126,10 +126,10 @@ fn an_ambiguous_resource_name_is_a_test_mistake() {
     server.register(lvsnap::store::fake_api::ResourceInfo::builtin(
         "example.com",
         "v1",
-        "lvmnodes",
-        "LvmNode",
+        "lvsnodes",
+        "LvsNode",
         false,
         true,
     ));
-    let _ = server.object("lvmnodes", "n1");
+    let _ = server.object("lvsnodes", "n1");
 }

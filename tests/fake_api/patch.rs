@@ -2,7 +2,7 @@
 //! the status subresource, and what the fake refuses.
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use lvsnap::records::{LvmSnapshot, LvmSnapshotStatus, SnapshotState};
+use lvsnap::records::{LvsSnapshot, LvsSnapshotStatus, SnapshotState};
 use serde_json::json;
 
 use super::{node, server, status_of};
@@ -82,10 +82,10 @@ async fn a_resource_version_in_a_patch_is_a_precondition() {
 #[tokio::test]
 async fn custom_resources_take_merge_patches_on_spec_and_status_apart() {
     let (_server, client) = server();
-    let api: Api<LvmSnapshot> = Api::all(client);
+    let api: Api<LvsSnapshot> = Api::all(client);
     let pp = PatchParams::default();
     let spec = super::fixtures::snapshot_spec("s1");
-    api.create(&PostParams::default(), &LvmSnapshot::new("s1", spec))
+    api.create(&PostParams::default(), &LvsSnapshot::new("s1", spec))
         .await
         .expect("create");
     let both = json!({"spec": {"displayName": "nightly"},
@@ -104,7 +104,7 @@ async fn custom_resources_take_merge_patches_on_spec_and_status_apart() {
         .await
         .expect("status");
     assert_eq!(
-        patched.status.map(|s: LvmSnapshotStatus| s.life.progress),
+        patched.status.map(|s: LvsSnapshotStatus| s.life.progress),
         Some("50%".into())
     );
     assert_eq!(

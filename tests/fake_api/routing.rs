@@ -4,7 +4,7 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{Node, NodeStatus, PersistentVolumeClaim};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, PostParams};
 use kube::core::ObjectMeta;
-use lvsnap::records::LvmSnapshot;
+use lvsnap::records::LvsSnapshot;
 use lvsnap::store::fake_api::ResourceInfo;
 
 use super::{meta, names, node, server, status_of, vsc, vsc_resource};
@@ -74,23 +74,23 @@ async fn the_same_plural_in_two_groups_never_collides() {
     server.register(ResourceInfo::builtin(
         "example.com",
         "v1",
-        "lvmsnapshots",
-        "LvmSnapshot",
+        "lvssnapshots",
+        "LvsSnapshot",
         false,
         false,
     ));
     let other_ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("example.com", "v1", "LvmSnapshot"),
-        "lvmsnapshots",
+        &GroupVersionKind::gvk("example.com", "v1", "LvsSnapshot"),
+        "lvssnapshots",
     );
     let other: Api<DynamicObject> = Api::all_with(client.clone(), &other_ar);
-    let ours: Api<LvmSnapshot> = Api::all(client.clone());
+    let ours: Api<LvsSnapshot> = Api::all(client.clone());
     let pp = PostParams::default();
     let foreign = DynamicObject::new("s1", &other_ar).data(serde_json::json!({"spec": {"x": 1}}));
     other.create(&pp, &foreign).await.expect("example.com's");
     assert_eq!(status_of(ours.get("s1").await), (404, "NotFound".into()));
     let spec = super::fixtures::snapshot_spec("s1");
-    ours.create(&pp, &LvmSnapshot::new("s1", spec))
+    ours.create(&pp, &LvsSnapshot::new("s1", spec))
         .await
         .expect("lvsnap.io's, same name");
     other
@@ -106,8 +106,8 @@ async fn the_same_plural_in_two_groups_never_collides() {
             .items
             .is_empty()
     );
-    assert!(server.object("lvmsnapshots.lvsnap.io", "s1").is_some());
-    assert!(server.object("lvmsnapshots.example.com", "s1").is_none());
+    assert!(server.object("lvssnapshots.lvsnap.io", "s1").is_some());
+    assert!(server.object("lvssnapshots.example.com", "s1").is_none());
 }
 
 #[tokio::test]

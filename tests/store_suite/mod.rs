@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use lvsnap::records::{
-    LvmNodeSpec, LvmNodeStatus, LvmQuotaSpec, LvmQuotaStatus, LvmSnapshotSpec, LvmSnapshotStatus,
-    LvmVolumeSpec, LvmVolumeStatus, SnapshotState, VolumeState,
+    LvsNodeSpec, LvsNodeStatus, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshotSpec, LvsSnapshotStatus,
+    LvsVolumeSpec, LvsVolumeStatus, SnapshotState, VolumeState,
 };
 use lvsnap::store::{
     Kind, NodeRecord, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter,
@@ -17,7 +17,7 @@ use lvsnap::store::{
 pub fn volume(id: &str, csi: &str, node: &str, project: &str) -> VolumeRecord {
     Record::new(
         id,
-        LvmVolumeSpec {
+        LvsVolumeSpec {
             id: id.into(),
             csi_name: csi.into(),
             project: project.into(),
@@ -33,14 +33,14 @@ pub fn volume(id: &str, csi: &str, node: &str, project: &str) -> VolumeRecord {
             quota_charged: BTreeMap::new(),
             quota_reservations: Vec::new(),
         },
-        LvmVolumeStatus::default(),
+        LvsVolumeStatus::default(),
     )
 }
 
 pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRecord {
     Record::new(
         id,
-        LvmSnapshotSpec {
+        LvsSnapshotSpec {
             id: id.into(),
             csi_name: csi.into(),
             source_volume_id: source.into(),
@@ -59,7 +59,7 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
             quota_charged: BTreeMap::new(),
             quota_reservations: Vec::new(),
         },
-        LvmSnapshotStatus {
+        LvsSnapshotStatus {
             life: lvsnap::records::Lifecycle {
                 status: SnapshotState::Creating,
                 progress: "0%".into(),
@@ -292,9 +292,9 @@ pub async fn quota_update_is_atomic_and_aborts_cleanly(store: Arc<dyn Store>) {
             "p1",
             Box::new(|current| {
                 assert!(current.is_none());
-                let mut st = LvmQuotaStatus::default();
+                let mut st = LvsQuotaStatus::default();
                 st.usage.entry("snapshots".into()).or_default().in_use = 1;
-                Ok((LvmQuotaSpec::default(), st))
+                Ok((LvsQuotaSpec::default(), st))
             }),
         )
         .await
@@ -311,7 +311,7 @@ pub async fn quota_update_is_atomic_and_aborts_cleanly(store: Arc<dyn Store>) {
     assert_eq!(now.status.usage["snapshots"].in_use, 1);
     assert_eq!(now.version, q.version);
 
-    let limits = LvmQuotaSpec {
+    let limits = LvsQuotaSpec {
         hard: [("snapshots".to_string(), 3)].into(),
     };
     let set = store.set_quota_limits("p1", &limits).await.unwrap();
@@ -324,11 +324,11 @@ pub async fn nodes_upsert(store: Arc<dyn Store>) {
     let node = |free: i64| -> NodeRecord {
         Record::new(
             "n1",
-            LvmNodeSpec {
+            LvsNodeSpec {
                 vg: "vg0".into(),
                 thin_pool: None,
             },
-            LvmNodeStatus {
+            LvsNodeStatus {
                 size_bytes: 10,
                 free_bytes: free,
                 ..Default::default()

@@ -4,8 +4,8 @@
 //! counter, so a test can arrange the world while the API is "down".
 //!
 //! A `resource` is named as kubectl names it: `plural.group`
-//! (`lvmsnapshots.lvsnap.io`, `leases.coordination.k8s.io`), a core plural
-//! (`nodes`), or a bare plural that only one group has (`lvmsnapshots`).
+//! (`lvssnapshots.lvsnap.io`, `leases.coordination.k8s.io`), a core plural
+//! (`nodes`), or a bare plural that only one group has (`lvssnapshots`).
 //! An unknown or ambiguous name panics: it is a mistake in the test.
 use serde_json::{Value, json};
 

@@ -7,7 +7,7 @@ use kube::Resource;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Record, StoreError};
-use crate::records::{LvmNode, LvmQuota, LvmQuotaSpec, LvmSnapshot, LvmVolume};
+use crate::records::{LvsNode, LvsQuota, LvsQuotaSpec, LvsSnapshot, LvsVolume};
 
 pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
     let (kind, name) = (kind.as_str(), name.to_string());
@@ -79,30 +79,30 @@ macro_rules! cr {
 }
 
 cr!(
-    LvmVolume,
-    crate::records::LvmVolumeSpec,
-    crate::records::LvmVolumeStatus,
+    LvsVolume,
+    crate::records::LvsVolumeSpec,
+    crate::records::LvsVolumeStatus,
     Kind::Volume,
     true
 );
 cr!(
-    LvmSnapshot,
-    crate::records::LvmSnapshotSpec,
-    crate::records::LvmSnapshotStatus,
+    LvsSnapshot,
+    crate::records::LvsSnapshotSpec,
+    crate::records::LvsSnapshotStatus,
     Kind::Snapshot,
     true
 );
 cr!(
-    LvmQuota,
-    LvmQuotaSpec,
-    crate::records::LvmQuotaStatus,
+    LvsQuota,
+    LvsQuotaSpec,
+    crate::records::LvsQuotaStatus,
     Kind::Quota,
     false
 );
 cr!(
-    LvmNode,
-    crate::records::LvmNodeSpec,
-    crate::records::LvmNodeStatus,
+    LvsNode,
+    crate::records::LvsNodeSpec,
+    crate::records::LvsNodeStatus,
     Kind::Node,
     false
 );

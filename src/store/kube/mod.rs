@@ -19,7 +19,7 @@ use super::{
     Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
     SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, cas,
 };
-use crate::records::{LvmNode, LvmQuota, LvmSnapshot, LvmVolume};
+use crate::records::{LvsNode, LvsQuota, LvsSnapshot, LvsVolume};
 
 pub const LABEL_NODE: &str = "lvsnap.io/node";
 pub const LABEL_PROJECT: &str = "lvsnap.io/project";
@@ -75,17 +75,17 @@ fn label_filter<'a>(parts: &[(&'a str, Option<&'a String>)]) -> Vec<(&'a str, &'
 #[async_trait]
 impl Store for KubeStore {
     async fn insert_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
-        let out = self.create::<LvmVolume>(r, volume_labels(r)).await?;
+        let out = self.create::<LvsVolume>(r, volume_labels(r)).await?;
         self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
     async fn get_volume(&self, id: &str) -> Result<Option<VolumeRecord>, StoreError> {
-        self.get::<LvmVolume>(id).await
+        self.get::<LvsVolume>(id).await
     }
     async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError> {
         let h = csi_name_label(csi_name);
         Ok(self
-            .list::<LvmVolume>(
+            .list::<LvsVolume>(
                 &[(LABEL_CSI_NAME, &h)],
                 |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
                 None,
@@ -104,7 +104,7 @@ impl Store for KubeStore {
             (LABEL_NODE, f.node.as_ref()),
             (LABEL_PROJECT, f.project.as_ref()),
         ]);
-        self.list::<LvmVolume>(
+        self.list::<LvsVolume>(
             &sel,
             |r| f.include_deleted || !r.status.life.deleted,
             after,
@@ -113,7 +113,7 @@ impl Store for KubeStore {
         .await
     }
     async fn update_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
-        let out = self.update::<LvmVolume>(r, volume_labels(r)).await?;
+        let out = self.update::<LvsVolume>(r, volume_labels(r)).await?;
         self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
@@ -122,28 +122,28 @@ impl Store for KubeStore {
         id: &str,
         f: Modify<VolumeRecord>,
     ) -> Result<Option<VolumeRecord>, StoreError> {
-        let out = self.modify::<LvmVolume>(id, f, volume_labels).await?;
+        let out = self.modify::<LvsVolume>(id, f, volume_labels).await?;
         if let Some(r) = &out {
             self.notify(Kind::Volume, id, Some(r.spec.node.clone()));
         }
         Ok(out)
     }
     async fn purge_volume(&self, id: &str) -> Result<(), StoreError> {
-        self.purge::<LvmVolume>(id).await
+        self.purge::<LvsVolume>(id).await
     }
 
     async fn insert_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
-        let out = self.create::<LvmSnapshot>(r, snapshot_labels(r)).await?;
+        let out = self.create::<LvsSnapshot>(r, snapshot_labels(r)).await?;
         self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
     async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
-        self.get::<LvmSnapshot>(id).await
+        self.get::<LvsSnapshot>(id).await
     }
     async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError> {
         let h = csi_name_label(csi_name);
         Ok(self
-            .list::<LvmSnapshot>(
+            .list::<LvsSnapshot>(
                 &[(LABEL_CSI_NAME, &h)],
                 |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
                 None,
@@ -163,7 +163,7 @@ impl Store for KubeStore {
             (LABEL_NODE, f.node.as_ref()),
             (LABEL_PROJECT, f.project.as_ref()),
         ]);
-        self.list::<LvmSnapshot>(
+        self.list::<LvsSnapshot>(
             &sel,
             |r| f.include_deleted || !r.status.life.deleted,
             after,
@@ -172,7 +172,7 @@ impl Store for KubeStore {
         .await
     }
     async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
-        let out = self.update::<LvmSnapshot>(r, snapshot_labels(r)).await?;
+        let out = self.update::<LvsSnapshot>(r, snapshot_labels(r)).await?;
         self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
@@ -181,18 +181,18 @@ impl Store for KubeStore {
         id: &str,
         f: Modify<SnapshotRecord>,
     ) -> Result<Option<SnapshotRecord>, StoreError> {
-        let out = self.modify::<LvmSnapshot>(id, f, snapshot_labels).await?;
+        let out = self.modify::<LvsSnapshot>(id, f, snapshot_labels).await?;
         if let Some(r) = &out {
             self.notify(Kind::Snapshot, id, Some(r.spec.node.clone()));
         }
         Ok(out)
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
-        self.purge::<LvmSnapshot>(id).await
+        self.purge::<LvsSnapshot>(id).await
     }
 
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {
-        self.get::<LvmQuota>(project).await
+        self.get::<LvsQuota>(project).await
     }
 
     async fn update_quota(
@@ -200,10 +200,10 @@ impl Store for KubeStore {
         project: &str,
         update: QuotaUpdate,
     ) -> Result<QuotaRecord, StoreError> {
-        let api = self.api::<LvmQuota>();
+        let api = self.api::<LvsQuota>();
         let update = std::sync::Mutex::new(update);
         let out = cas::retry(true, || async {
-            let current = self.get::<LvmQuota>(project).await?;
+            let current = self.get::<LvsQuota>(project).await?;
             let next = {
                 let mut f = update
                     .lock()
@@ -213,7 +213,7 @@ impl Store for KubeStore {
             let (spec, status) = next;
             match &current {
                 None => {
-                    self.create::<LvmQuota>(&Record::new(project, spec, status), vec![])
+                    self.create::<LvsQuota>(&Record::new(project, spec, status), vec![])
                         .await
                 }
                 Some(cur) if cur.spec != spec => {
@@ -222,11 +222,11 @@ impl Store for KubeStore {
                         status,
                         ..cur.clone()
                     };
-                    self.update::<LvmQuota>(&next, vec![]).await
+                    self.update::<LvsQuota>(&next, vec![]).await
                 }
                 Some(cur) => {
                     // Status only: one compare-and-swap on the status subresource.
-                    let mut obj = LvmQuota::new(project, cur.spec.clone());
+                    let mut obj = LvsQuota::new(project, cur.spec.clone());
                     obj.metadata.resource_version = Some(cur.version.clone());
                     obj.status = Some(status);
                     api.replace_status(project, &PostParams::default(), &obj)
@@ -242,20 +242,20 @@ impl Store for KubeStore {
     }
 
     async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {
-        self.list::<LvmQuota>(&[], |_| true, None, usize::MAX).await
+        self.list::<LvsQuota>(&[], |_| true, None, usize::MAX).await
     }
 
     async fn put_node(&self, r: &NodeRecord) -> Result<NodeRecord, StoreError> {
         let labels = || vec![(LABEL_NODE, r.name.clone())];
         let out = cas::retry(true, || async {
-            match self.get::<LvmNode>(&r.name).await? {
-                None => self.create::<LvmNode>(r, labels()).await,
+            match self.get::<LvsNode>(&r.name).await? {
+                None => self.create::<LvsNode>(r, labels()).await,
                 Some(cur) => {
                     let next = Record {
                         version: cur.version,
                         ..r.clone()
                     };
-                    self.update::<LvmNode>(&next, labels()).await
+                    self.update::<LvsNode>(&next, labels()).await
                 }
             }
         })
@@ -265,7 +265,7 @@ impl Store for KubeStore {
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
-        self.list::<LvmNode>(&[], |_| true, None, usize::MAX).await
+        self.list::<LvsNode>(&[], |_| true, None, usize::MAX).await
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Change> {

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use super::super::{Change, Kind, Modify, Record, StoreError, cas};
 use super::cr::{Cr, LabelsOf, classify, is_record, to_record};
 use super::{KubeStore, LABEL_NODE};
-use crate::records::{LvmSnapshot, LvmVolume};
+use crate::records::{LvsSnapshot, LvsVolume};
 
 impl KubeStore {
     pub fn new(client: Client) -> Self {
@@ -22,8 +22,8 @@ impl KubeStore {
     /// processes made. The tasks run until the store's runtime stops.
     pub fn spawn_watch(&self, node: Option<&str>) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
-            self.spawn_watch_kind::<LvmVolume>(node),
-            self.spawn_watch_kind::<LvmSnapshot>(node),
+            self.spawn_watch_kind::<LvsVolume>(node),
+            self.spawn_watch_kind::<LvsSnapshot>(node),
         ]
     }
 

@@ -16,7 +16,7 @@ use super::{
     Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
     SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, to_json,
 };
-use crate::records::{LvmQuotaSpec, LvmQuotaStatus};
+use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 
 /// The schema, one migration per entry; `PRAGMA user_version` = applied count.
 const MIGRATIONS: &[&str] = &[
@@ -299,7 +299,7 @@ impl Store for SqliteStore {
                 let current: Option<QuotaRecord> = row
                     .map(|(v, spec, status)| decode(Kind::Quota, name.clone(), v, &spec, &status))
                     .transpose()?;
-                let (spec, status): (LvmQuotaSpec, LvmQuotaStatus) =
+                let (spec, status): (LvsQuotaSpec, LvsQuotaStatus) =
                     update(current.as_ref()).map_err(StoreError::Aborted)?;
                 let spec_json = to_json(Kind::Quota, &name, &spec)?;
                 let status_json = to_json(Kind::Quota, &name, &status)?;
