@@ -16,7 +16,7 @@ use common::harness::assert_consistent;
 use common::{Cluster, Driver};
 use lvsnap::client::CsiClients;
 use lvsnap::proto::v1 as csi;
-use lvsnap::store::{SqliteStore, Store};
+use lvsnap::store::{Record, SqliteStore, Store};
 use tonic::Code;
 use vm::{LoopVg, age_lv, all_in_one_at, lv_names, lvcreate, lvremove};
 
@@ -435,7 +435,28 @@ async fn a_process_killed_at_every_step_leaks_no_quota_and_no_lv() {
         wait_settled(&store, &log, sweeps).await;
         assert_consistent(store.as_ref(), lv_names(&vg.name), "default", point).await;
         let (vols, snaps) = live(&store).await;
-        table.push(format!("{point:24} {op:?}: live volumes {}, snapshots {}, LVs {}: quota = live records, LVs = live records", vols.len(), snaps.len(), lv_names(&vg.name).len()));
+        let q = store
+            .get_quota("default")
+            .await
+            .expect("quota")
+            .unwrap_or_else(|| Record::new("default", Default::default(), Default::default()));
+        let used = |k: &str| {
+            q.status
+                .usage
+                .get(k)
+                .map(|u| (u.in_use, u.reserved))
+                .unwrap_or((0, 0))
+        };
+        table.push(format!(
+            "{point:22} {:14} | volumes (in_use, reserved) {:?}, snapshots {:?}, gigabytes {:?} | live records: {} volumes, {} snapshots | LVs: {}",
+            format!("{op:?}"),
+            used("volumes"),
+            used("snapshots"),
+            used("gigabytes"),
+            vols.len(),
+            snaps.len(),
+            lv_names(&vg.name).len()
+        ));
         // Clean up for the next step.
         for s in snaps {
             delete_snapshot(&mut c, &s.name)

@@ -36,6 +36,9 @@ fn lv_attrs(vg: &str) -> Vec<(String, String, String)> {
 async fn controller_and_node_processes_cut_a_snapshot_through_the_api() {
     let vg = LoopVg::create("lvsnapkube", 256);
     let cluster = Cluster::start().await;
+    // The node exists in Kubernetes (a deleted Node object would let the
+    // deletes below finish without removing the LVs).
+    cluster.http.api.create_node("vm-node", &[]).expect("Node");
     let state = tempfile::tempdir().expect("tempdir");
     let state_s = state.path().display().to_string();
     let node = Driver::start_env(
