@@ -9,7 +9,6 @@
 use super::nodes::{NodeHealth, stale_message};
 use super::{Controller, ControllerError, refuse, wait};
 use crate::failpoint::points;
-use crate::quota::release_key;
 use crate::records::LifeState;
 use crate::store::{Phase, Tracked, modify};
 
@@ -106,22 +105,9 @@ impl Controller {
     /// The node is gone: release what the record charged (once), mark it
     /// deleted, and say the LV could not be removed.
     pub(super) async fn abandon<R: Tracked>(&self, r: &R, id: &str) -> Result<(), ControllerError> {
-        let key = release_key(R::KIND, id);
         self.quota
-            .release_once(r.project(), &key, r.charged())
+            .retire::<R, ControllerError>(r, &self.failpoints)
             .await?;
-        R::modify(
-            self.store.as_ref(),
-            id,
-            modify(|r: &mut R| {
-                if !r.life().deleted {
-                    r.life_mut().mark_deleted();
-                }
-                Ok(())
-            }),
-        )
-        .await?;
-        self.quota.forget_release(r.project(), &key).await?;
         let note = format!(
             "node {} is gone (its Node object was deleted): LV {}/{} was not removed; the record is deleted and its quota released",
             r.node(),

@@ -29,7 +29,7 @@ pub use volume::CreateVolume;
 use crate::failpoint::{Failpoints, Halted};
 use crate::quota::{QuotaEngine, QuotaError};
 use crate::records::FailureCode;
-use crate::store::{Cluster, EventSink, LogOnly, Phase, RecordEvent, Standalone, Store};
+use crate::store::{Cluster, EventSink, LogOnly, Phase, Standalone, Store};
 use crate::store::{Kind, StoreError};
 
 /// Namespace for name-derived record ids (uuid v5): the same CSI name always
@@ -112,18 +112,7 @@ impl Controller {
 
     /// Logs a notification and hands it to the event sink.
     pub(crate) async fn notify(&self, kind: Kind, id: &str, phase: Phase, note: String) {
-        let event = RecordEvent {
-            kind,
-            id: id.to_string(),
-            phase,
-            note,
-        };
-        if phase.is_error() {
-            tracing::warn!(event = %event.name(), record = %id, note = %event.note, "{}", phase.suffix());
-        } else {
-            tracing::info!(event = %event.name(), record = %id, note = %event.note, "{}", phase.suffix());
-        }
-        self.events.emit(event).await;
+        crate::store::events::notify(self.events.as_ref(), kind, id, phase, note).await;
     }
 
     /// ValidateVolumeCapabilities' lookup: a live volume, else NOT_FOUND.

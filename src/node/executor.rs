@@ -14,8 +14,7 @@ use crate::lvm::{LvTag, Lvm};
 use crate::quota::QuotaEngine;
 use crate::records::{LvsNodeSpec, LvsNodeStatus, SnapshotState, VolumeState, now_rfc3339};
 use crate::store::{
-    EventSink, Kind, LogOnly, Phase, Record, RecordEvent, SnapshotFilter, Store, StoreError,
-    VolumeFilter,
+    EventSink, Kind, LogOnly, Phase, Record, SnapshotFilter, Store, StoreError, VolumeFilter,
 };
 
 use super::host::Host;
@@ -122,21 +121,9 @@ impl Executor {
         &self.settings
     }
 
-    /// Logs a lifecycle notification and hands it to the event sink.
-    pub(super) async fn notify(&self, kind: Kind, id: &str, phase: Phase, note: String) {
-        let event = RecordEvent {
-            kind,
-            id: id.to_string(),
-            phase,
-            note,
-        };
-        let name = event.name();
-        if phase.is_error() {
-            tracing::error!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
-        } else {
-            tracing::info!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
-        }
-        self.events.emit(event).await;
+    /// Logs a notification and hands it to the event sink.
+    pub(crate) async fn notify(&self, kind: Kind, id: &str, phase: Phase, note: String) {
+        crate::store::events::notify(self.events.as_ref(), kind, id, phase, note).await;
     }
 
     /// Runs until the task is dropped (or a failpoint halts it): settle

@@ -6,7 +6,6 @@ use super::executor::{Executor, WorkError};
 use super::{Failure, failure_of};
 use crate::failpoint::points;
 use crate::lvm::{ErrorKind, LvName, LvmError};
-use crate::quota::release_key;
 use crate::records::{FailureCode, LifeState, Operation};
 use crate::store::{Phase, Tracked, modify};
 
@@ -110,7 +109,9 @@ impl Executor {
         match removed {
             Ok(_) => {
                 self.failpoints.hit(points::NODE_AFTER_LVREMOVE)?;
-                self.retire(&r, id).await?;
+                self.quota
+                    .retire::<R, WorkError>(&r, &self.failpoints)
+                    .await?;
                 self.notify(
                     R::KIND,
                     id,
@@ -142,30 +143,6 @@ impl Executor {
                 .await?;
             }
         }
-        Ok(())
-    }
-
-    /// The LV is gone: release exactly what the record charged (once, even
-    /// if this is retried after a crash), soft-delete it, forget the release.
-    pub(super) async fn retire<R: Tracked>(&self, r: &R, id: &str) -> Result<(), WorkError> {
-        let key = release_key(R::KIND, id);
-        self.quota
-            .release_once(r.project(), &key, r.charged())
-            .await?;
-        self.failpoints.hit(points::NODE_AFTER_RELEASE)?;
-        R::modify(
-            self.store.as_ref(),
-            id,
-            modify(|r: &mut R| {
-                if !r.life().deleted {
-                    r.life_mut().mark_deleted();
-                }
-                Ok(())
-            }),
-        )
-        .await?;
-        self.failpoints.hit(points::NODE_AFTER_DELETED)?;
-        self.quota.forget_release(r.project(), &key).await?;
         Ok(())
     }
 }

@@ -13,9 +13,9 @@ use chrono::Utc;
 
 use super::executor::Executor;
 use crate::lvm::{LvInfo, LvmError};
-use crate::records::{FailureCode, Operation, SnapshotState, VolumeState};
-use crate::store::{Kind, Phase, SnapshotFilter, SnapshotRecord, StoreError, VolumeFilter};
-use crate::store::{VolumeRecord, modify};
+use crate::records::{FailureCode, LifeState, Operation, SnapshotState, VolumeState};
+use crate::store::{Kind, Phase, SnapshotFilter, StoreError, VolumeFilter};
+use crate::store::{Tracked, modify};
 
 /// Why a settle pass did nothing.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ impl Executor {
         for v in volumes.iter().filter(|v| mine(&v.spec.vg)) {
             if v.status.life.status == VolumeState::Available
                 && !present.contains(v.spec.lv_name.as_str())
-                && self.mark_volume_vanished(v).await
+                && self.mark_vanished(v).await
             {
                 out.vanished.push(v.name.clone());
             }
@@ -95,7 +95,7 @@ impl Executor {
         for s in snapshots.iter().filter(|s| mine(&s.spec.vg)) {
             if s.status.life.status == SnapshotState::Available
                 && !present.contains(s.spec.lv_name.as_str())
-                && self.mark_snapshot_vanished(s).await
+                && self.mark_vanished(s).await
             {
                 out.vanished.push(s.name.clone());
             }
@@ -121,72 +121,30 @@ impl Executor {
         Ok(out)
     }
 
-    async fn mark_volume_vanished(&self, v: &VolumeRecord) -> bool {
-        let msg = format!("LV {}/{} vanished", v.spec.vg, v.spec.lv_name);
-        let marked = self
-            .store
-            .modify_volume(
-                &v.name,
-                modify(move |r: &mut VolumeRecord| {
-                    if r.status.life.status == VolumeState::Available && !r.status.life.deleted {
-                        r.status.life.status = VolumeState::Error;
-                        r.status
-                            .life
-                            .fail(Operation::Check, FailureCode::NotFound, &msg);
-                    }
-                    Ok(())
-                }),
-            )
-            .await;
-        self.vanished(
-            Kind::Volume,
-            &v.name,
-            &v.spec.lv_name,
-            marked.map(|r| r.map(|r| r.status.life.status == VolumeState::Error)),
+    /// `available` → `error` (NOT_FOUND, the node's check) if still so.
+    async fn mark_vanished<R: Tracked>(&self, r: &R) -> bool {
+        let msg = format!("LV {}/{} vanished", r.vg(), r.lv_name());
+        let marked = R::modify(
+            self.store.as_ref(),
+            r.id(),
+            modify(move |r: &mut R| {
+                if r.life().status == R::State::AVAILABLE && !r.life().deleted {
+                    r.set_error();
+                    r.life_mut()
+                        .fail(Operation::Check, FailureCode::NotFound, &msg);
+                }
+                Ok(())
+            }),
         )
-    }
-
-    async fn mark_snapshot_vanished(&self, s: &SnapshotRecord) -> bool {
-        let msg = format!("LV {}/{} vanished", s.spec.vg, s.spec.lv_name);
-        let marked = self
-            .store
-            .modify_snapshot(
-                &s.name,
-                modify(move |r: &mut SnapshotRecord| {
-                    if r.status.life.status == SnapshotState::Available && !r.status.life.deleted {
-                        r.status.life.status = SnapshotState::Error;
-                        r.status.ready_to_use = false;
-                        r.status
-                            .life
-                            .fail(Operation::Check, FailureCode::NotFound, &msg);
-                    }
-                    Ok(())
-                }),
-            )
-            .await;
-        self.vanished(
-            Kind::Snapshot,
-            &s.name,
-            &s.spec.lv_name,
-            marked.map(|r| r.map(|r| r.status.life.status == SnapshotState::Error)),
-        )
-    }
-
-    fn vanished(
-        &self,
-        kind: Kind,
-        id: &str,
-        lv: &str,
-        marked: Result<Option<bool>, StoreError>,
-    ) -> bool {
+        .await;
         match marked {
-            Ok(Some(true)) => {
-                tracing::error!(kind = kind.as_str(), record = %id, lv, "the record's LV vanished: marked error");
+            Ok(Some(m)) if m.life().status == R::State::ERROR => {
+                tracing::error!(kind = R::KIND.as_str(), record = %r.id(), lv = r.lv_name(), "the record's LV vanished: marked error");
                 true
             }
             Ok(_) => false,
             Err(e) => {
-                tracing::warn!(record = %id, error = %e, "cannot mark a record whose LV vanished");
+                tracing::warn!(record = %r.id(), error = %e, "cannot mark a record whose LV vanished");
                 false
             }
         }

@@ -321,13 +321,24 @@ impl QuotaEngine {
         if ids.is_empty() {
             return Ok(());
         }
+        self.update_status(project, move |status| f(status, &ids))
+            .await
+    }
+
+    /// One atomic read-modify-write of a project's quota status (its limits
+    /// kept as they are).
+    pub(super) async fn update_status(
+        &self,
+        project: &str,
+        mut f: impl FnMut(&mut LvsQuotaStatus) + Send + 'static,
+    ) -> Result<(), QuotaError> {
         self.store
             .update_quota(
                 project,
                 Box::new(move |current| {
                     let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
                     let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
-                    f(&mut status, &ids);
+                    f(&mut status);
                     Ok((spec, status))
                 }),
             )

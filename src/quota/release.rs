@@ -5,12 +5,41 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::QuotaError;
 use super::arith::{self, Deltas};
 use super::engine::QuotaEngine;
-use crate::store::StoreError;
+use super::{QuotaError, release_key};
+use crate::failpoint::{Failpoints, Halted, points};
+use crate::store::{StoreError, Tracked, modify};
 
 impl QuotaEngine {
+    /// Retires record `r` whose LV is gone (or, its node gone, abandoned):
+    /// releases what it charged (once), soft-deletes it, forgets the
+    /// release. A crash between any two steps is safe to redo. One path for
+    /// the node's delete and the controller's delete on a gone node.
+    pub async fn retire<R, E>(&self, r: &R, failpoints: &Failpoints) -> Result<(), E>
+    where
+        R: Tracked,
+        E: From<QuotaError> + From<StoreError> + From<Halted>,
+    {
+        let key = release_key(R::KIND, r.id());
+        self.release_once(r.project(), &key, r.charged()).await?;
+        failpoints.hit(points::NODE_AFTER_RELEASE)?;
+        R::modify(
+            self.store.as_ref(),
+            r.id(),
+            modify(|r: &mut R| {
+                if !r.life().deleted {
+                    r.life_mut().mark_deleted();
+                }
+                Ok(())
+            }),
+        )
+        .await?;
+        failpoints.hit(points::NODE_AFTER_DELETED)?;
+        self.forget_release(r.project(), &key).await?;
+        Ok(())
+    }
+
     /// Releases exactly what a record charged (`charged`, positive), at most
     /// once per `key` (`snapshot/<id>`, …) until [`Self::forget_release`]:
     /// a release retried after a crash before its record was marked deleted
@@ -25,19 +54,11 @@ impl QuotaEngine {
         let key = key.to_string();
         let applied = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let out = applied.clone();
-        self.store
-            .update_quota(
-                project,
-                Box::new(move |current| {
-                    let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
-                    let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
-                    let now = arith::release_once(&mut status, &key, &release);
-                    out.store(now, std::sync::atomic::Ordering::SeqCst);
-                    Ok((spec, status))
-                }),
-            )
-            .await
-            .map_err(|e| QuotaError::Store(e.to_string()))?;
+        self.update_status(project, move |status| {
+            let now = arith::release_once(status, &key, &release);
+            out.store(now, std::sync::atomic::Ordering::SeqCst);
+        })
+        .await?;
         Ok(applied.load(std::sync::atomic::Ordering::SeqCst))
     }
 
@@ -53,19 +74,10 @@ impl QuotaEngine {
         if !present {
             return Ok(());
         }
-        self.store
-            .update_quota(
-                project,
-                Box::new(move |current| {
-                    let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
-                    let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
-                    arith::forget_release(&mut status, &key);
-                    Ok((spec, status))
-                }),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| QuotaError::Store(e.to_string()))
+        self.update_status(project, move |status| {
+            arith::forget_release(status, &key);
+        })
+        .await
     }
 
     /// Forgets every remembered release whose record is marked deleted or

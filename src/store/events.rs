@@ -93,6 +93,23 @@ impl RecordEvent {
     }
 }
 
+/// Logs a notification (failures as warnings) and hands it to `sink`.
+pub async fn notify(sink: &dyn EventSink, kind: Kind, id: &str, phase: Phase, note: String) {
+    let event = RecordEvent {
+        kind,
+        id: id.to_string(),
+        phase,
+        note,
+    };
+    let name = event.name();
+    if phase.is_error() {
+        tracing::warn!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
+    } else {
+        tracing::info!(event = %name, record = %id, note = %event.note, "{}", phase.suffix());
+    }
+    sink.emit(event).await;
+}
+
 /// Where the executor's notifications go. Emitting never fails the work:
 /// a sink logs its own errors.
 #[async_trait]

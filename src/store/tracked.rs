@@ -24,6 +24,8 @@ pub trait Tracked: Clone + Send + Sync + 'static {
     fn node(&self) -> &str;
     /// Marks the record cut (`available`, `100%`, …).
     fn set_available(&mut self);
+    /// Marks the record `error` (a snapshot is no longer ready to use).
+    fn set_error(&mut self);
     fn get<'a>(
         store: &'a dyn Store,
         id: &'a str,
@@ -67,6 +69,10 @@ impl Tracked for SnapshotRecord {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Self>, StoreError>> {
         store.get_snapshot(id)
+    }
+    fn set_error(&mut self) {
+        self.status.life.status = SnapshotState::Error;
+        self.status.ready_to_use = false;
     }
     fn set_available(&mut self) {
         self.status.life.status = SnapshotState::Available;
@@ -115,6 +121,9 @@ impl Tracked for VolumeRecord {
         id: &'a str,
     ) -> BoxFuture<'a, Result<Option<Self>, StoreError>> {
         store.get_volume(id)
+    }
+    fn set_error(&mut self) {
+        self.status.life.status = VolumeState::Error;
     }
     fn set_available(&mut self) {
         self.status.life.status = VolumeState::Available;
