@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use tonic::transport::server::Router;
 
 use crate::config::Mode;
 use crate::controller::{Controller, ControllerConfig};
@@ -15,6 +14,8 @@ use crate::csi::identity::ReadinessCheck;
 use crate::csi::{ControllerService, IdentityService, NodeService};
 use crate::failpoint::Failpoints;
 use crate::lvm::Lvm;
+use crate::metrics::rpc::CsiRouter;
+use crate::metrics::{Metrics, NodeSource, RpcLayer, StoreSource};
 use crate::node::{DataPath, Executor, Host, NodeSettings};
 use crate::proto::v1::controller_server::ControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
@@ -80,11 +81,14 @@ pub struct DriverBuilder {
     pub failpoints: Failpoints,
     /// Extra Probe checks (the Kubernetes API for the controller).
     pub checks: Vec<(&'static str, ReadinessCheck)>,
+    /// Prometheus metrics (`--metrics-address`); `None`: none kept.
+    pub metrics: Option<Metrics>,
 }
 
 /// A built driver: serve `router`, run `tasks`.
 pub struct Driver {
-    pub router: Router,
+    pub router: CsiRouter,
+    pub metrics: Option<Metrics>,
     pub controller: Option<Controller>,
     pub executor: Option<Executor>,
     pub tasks: Vec<BoxFuture<'static, ()>>,
@@ -102,6 +106,7 @@ impl DriverBuilder {
             node: None,
             failpoints: Failpoints::default(),
             checks: Vec::new(),
+            metrics: None,
         }
     }
 
@@ -113,15 +118,23 @@ impl DriverBuilder {
         if let Some(node) = self.node {
             let store = node.store.unwrap_or_else(|| self.store.clone());
             let quota = QuotaEngine::new(store.clone(), self.quota.clone(), self.clock.clone());
+            let lvm = match &self.metrics {
+                Some(m) => node.lvm.with_observer(m.lvm_observer()),
+                None => node.lvm,
+            };
             // The node's readiness is its own: its volume group. An API
             // server outage must not make the livenessprobe restart it.
-            identity = identity.with_check("volume group", vg_check(&node.lvm, &node.settings.vg));
-            let data = DataPath::new(node.settings.vg.clone(), node.lvm.clone(), node.host);
+            identity = identity.with_check("volume group", vg_check(&lvm, &node.settings.vg));
+            let data = DataPath::new(node.settings.vg.clone(), lvm.clone(), node.host);
             router_services.node = Some(NodeService::new(node.settings.node_id.clone(), data));
-            let exec = Executor::new(store, quota, node.lvm, node.settings)
+            let exec = Executor::new(store, quota, lvm, node.settings)
                 .with_events(node.events)
                 .with_failpoints(self.failpoints.clone());
             tasks.push(exec.clone().run().boxed());
+            tasks.push(exec.clone().watch_fill().boxed());
+            if let Some(m) = &self.metrics {
+                m.add_source(Arc::new(NodeSource::new(exec.fill())));
+            }
             executor = Some(exec);
         }
         let mut controller = None;
@@ -133,14 +146,18 @@ impl DriverBuilder {
                 .with_events(parts.events)
                 .with_failpoints(self.failpoints.clone());
             tasks.push(sweeps(c.clone(), parts.sweep_every, parts.leadership).boxed());
+            if let Some(m) = &self.metrics {
+                m.add_source(Arc::new(StoreSource::new(self.store.clone(), c.quota.clone())));
+            }
             router_services.controller = Some(ControllerService::new(c.clone()));
             controller = Some(c);
         }
         for (name, check) in self.checks {
             identity = identity.with_check(name, check);
         }
-        let mut router =
-            tonic::transport::Server::builder().add_service(IdentityServer::new(identity));
+        let mut router = tonic::transport::Server::builder()
+            .layer(RpcLayer::new(self.metrics.clone()))
+            .add_service(IdentityServer::new(identity));
         if let Some(node) = router_services.node {
             router = router.add_service(NodeServer::new(node));
         }
@@ -149,6 +166,7 @@ impl DriverBuilder {
         }
         Driver {
             router,
+            metrics: self.metrics,
             controller,
             executor,
             tasks,

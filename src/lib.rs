@@ -19,6 +19,7 @@ pub mod csi;
 pub mod driver;
 pub mod failpoint;
 pub mod lvm;
+pub mod metrics;
 pub mod node;
 pub mod proto;
 pub mod quota;

@@ -74,7 +74,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// calls finish for at most [`DRAIN_TIMEOUT`] (clients such as kubelet keep
 /// idle connections open), then removes the socket file.
 pub async fn serve(
-    router: tonic::transport::server::Router,
+    router: crate::metrics::rpc::CsiRouter,
     socket: BoundSocket,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {

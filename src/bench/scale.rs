@@ -59,6 +59,7 @@ pub fn record(i: usize, volume: &str) -> Record<LvsSnapshotSpec, LvsSnapshotStat
             volume_type: "benchvg".into(),
             volume_size: 1,
             cow_size_bytes: Some(4 << 20),
+            autoextend: None,
             node: NODE.into(),
             vg: "benchvg".into(),
             lv_name,

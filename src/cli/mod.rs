@@ -86,6 +86,10 @@ pub struct ServeArgs {
     /// The CSI driver name reported by GetPluginInfo.
     #[arg(long, env = "LVSNAP_DRIVER_NAME", default_value = DEFAULT_DRIVER_NAME)]
     pub driver_name: String,
+    /// Serve Prometheus metrics (`/metrics`) and `/healthz` over HTTP on
+    /// HOST:PORT, e.g. 0.0.0.0:9090. Unset: no metrics are kept.
+    #[arg(long, env = "LVSNAP_METRICS_ADDRESS")]
+    pub metrics_address: Option<String>,
     /// Testing only: abort the process at this point (see `failpoint::points`)
     /// to prove a crash leaks no quota and loses no LV.
     #[cfg(feature = "testing")]
@@ -131,6 +135,10 @@ pub struct NodeArgs {
     /// (it also does after every change).
     #[arg(long, env = "LVSNAP_CAPACITY_INTERVAL", default_value = "60s")]
     pub capacity_interval: String,
+    /// How often the node reads its LVs' fill (one `lvs`): the metrics'
+    /// values, thick snapshot autoextend, invalidated snapshots.
+    #[arg(long, env = "LVSNAP_FILL_INTERVAL", default_value = "10s")]
+    pub fill_interval: String,
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ struct NodeConfig {
     vg: String,
     lvm: LvmConfig,
     capacity_interval: Duration,
+    fill_interval: Duration,
     orphan_grace: Duration,
 }
 
@@ -48,11 +49,17 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
     }
     let orphan_grace =
         parse_duration(&args.orphan_grace).map_err(|e| ConfigError::new("orphan-grace", e))?;
+    let fill_interval =
+        parse_duration(&args.fill_interval).map_err(|e| ConfigError::new("fill-interval", e))?;
+    if fill_interval.is_zero() {
+        return Err(ConfigError::new("fill-interval", "must be longer than 0s"));
+    }
     Ok(NodeConfig {
         node_id,
         vg,
         lvm,
         capacity_interval,
+        fill_interval,
         orphan_grace,
     })
 }
@@ -239,9 +246,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     // Controller and node keep records in Kubernetes (in-cluster service
     // account, else KUBECONFIG); all-in-one in SQLite. No request is made yet.
     let client = match mode {
-        Mode::Controller | Mode::Node => Some(kube::Client::try_default().await.map_err(
-            |e| anyhow::anyhow!("kubernetes: no usable client configuration (in-cluster service account or KUBECONFIG): {e}"),
-        )?),
+        Mode::Controller | Mode::Node => Some(crate::store::kube_client(None).await?),
         Mode::AllInOne => None,
     };
     let lease = match (&client, &controller_args) {
@@ -249,6 +254,10 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         _ => None,
     };
 
+    let metrics_listener = match &serve.metrics_address {
+        Some(addr) => Some(crate::metrics::http::bind(addr).await?),
+        None => None,
+    };
     let socket = crate::server::bind(endpoint.path()).await?;
     logging.install();
     let store: Arc<dyn Store> = match &client {
@@ -273,12 +282,16 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     let mut builder = DriverBuilder::new(mode, serve.driver_name.clone(), store);
     builder.quota = quota_config.unwrap_or_default();
     builder.failpoints = failpoints;
+    builder.metrics = metrics_listener
+        .as_ref()
+        .map(|_| crate::metrics::Metrics::new());
     if let (Some(args), Some(node), Some(lvm)) = (node_args.as_ref(), node, lvm) {
         let mut settings = NodeSettings::new(node.node_id.clone(), node.vg.clone());
         settings.thin_pool = args.thin_pool.clone();
         settings.reap_orphans = args.reap_orphans;
         settings.orphan_grace = node.orphan_grace;
         settings.resync = node.capacity_interval;
+        settings.fill_interval = node.fill_interval;
         let mut parts = NodeParts::new(settings, lvm);
         if let Some(client) = &client {
             parts.events = Arc::new(KubeEvents::new(
@@ -332,6 +345,12 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         executor.report_capacity().await;
     }
     let _tasks = driver.spawn_tasks();
+    let _metrics = match (metrics_listener, driver.metrics.clone()) {
+        (Some(listener), Some(metrics)) => {
+            Some(tokio::spawn(crate::metrics::http::serve(listener, metrics)))
+        }
+        _ => None,
+    };
     tracing::info!(
         mode = mode.as_str(),
         version = env!("CARGO_PKG_VERSION"),

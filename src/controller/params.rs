@@ -151,6 +151,9 @@ pub struct SnapshotParams {
     pub require_detached: bool,
     /// The VolumeSnapshot's name, recorded as the display name.
     pub display_name: Option<String>,
+    /// Thick snapshots: `autoextendThreshold` (0–99, 0 = off; default 80)
+    /// and `autoextendPercent` (1–100; default 20).
+    pub autoextend: crate::records::Autoextend,
 }
 
 impl SnapshotParams {
@@ -160,11 +163,13 @@ impl SnapshotParams {
             match k.as_str() {
                 "snapshotSize" => out.size = snapshot_size(v)?,
                 "requireDetached" => out.require_detached = strict_bool(k, v)?,
+                "autoextendThreshold" => out.autoextend.threshold = bounded(k, v, 0, 99)?,
+                "autoextendPercent" => out.autoextend.percent = bounded(k, v, 1, 100)?,
                 SNAPSHOT_NAME => out.display_name = Some(display_name(v)),
                 k if k.starts_with(K8S_PREFIX) => {}
                 k => {
                     return Err(invalid(format!(
-                        "unknown VolumeSnapshotClass parameter {k:?} (known: snapshotSize, requireDetached)"
+                        "unknown VolumeSnapshotClass parameter {k:?} (known: snapshotSize, requireDetached, autoextendThreshold, autoextendPercent)"
                     )));
                 }
             }
@@ -228,6 +233,16 @@ fn strict_bool(k: &str, v: &str) -> Result<bool, Invalid> {
             "parameter {k}={v:?} must be \"true\" or \"false\""
         ))),
     }
+}
+
+/// An integer parameter within `lo..=hi`.
+fn bounded<T: TryFrom<u64>>(k: &str, v: &str, lo: u64, hi: u64) -> Result<T, Invalid> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| invalid(format!("parameter {k}={v:?} must be a whole number from {lo} to {hi}")))
 }
 
 fn snapshot_size(v: &str) -> Result<SnapshotSize, Invalid> {
@@ -339,6 +354,14 @@ mod tests {
         assert_eq!(p.size, SnapshotSize::Percent(50));
         assert!(p.require_detached);
         assert_eq!(p.display_name.as_deref(), Some("daily"));
+        assert_eq!(p.autoextend, crate::records::Autoextend::default());
+        let off = SnapshotParams::parse(&map(&[
+            ("autoextendThreshold", "0"),
+            ("autoextendPercent", "50"),
+        ]))
+        .unwrap();
+        assert!(!off.autoextend.enabled());
+        assert_eq!(off.autoextend.percent, 50);
         assert_eq!(
             SnapshotParams::parse(&map(&[("snapshotSize", "1Gi")]))
                 .unwrap()
@@ -359,6 +382,11 @@ mod tests {
             ("snapshotSize", "lots"),
             ("requireDetached", "yes"),
             ("force", "true"),
+            ("autoextendThreshold", "100"),
+            ("autoextendThreshold", "-1"),
+            ("autoextendPercent", "0"),
+            ("autoextendPercent", "101"),
+            ("autoextendPercent", "x"),
         ] {
             assert!(SnapshotParams::parse(&map(&[bad])).is_err(), "{bad:?}");
         }

@@ -118,6 +118,7 @@ impl Controller {
                 volume_type: volume.spec.volume_type.clone(),
                 volume_size,
                 cow_size_bytes: cow,
+                autoextend: cow.map(|_| p.autoextend),
                 node: volume.spec.node.clone(),
                 vg: volume.spec.vg.clone(),
                 lv_name: snapshot_lv_name(&uuid),

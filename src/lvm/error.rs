@@ -24,6 +24,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// A metric label: `not_found`, `insufficient_space`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidArgument => "invalid_argument",
+            Self::NotFound => "not_found",
+            Self::AlreadyExists => "already_exists",
+            Self::InsufficientSpace => "insufficient_space",
+            Self::Busy => "busy",
+            Self::Other => "other",
+        }
+    }
+
     /// Whether an operation failing this way is worth another attempt.
     pub fn is_transient(self) -> bool {
         matches!(self, Self::Busy | Self::Other)

@@ -42,6 +42,13 @@ pub use report::{
 };
 pub use runner::{CommandOutput, CommandRunner, RunError, SystemRunner};
 
+/// Told about every LVM command run (each attempt): the program, how long
+/// it took, and how it failed if it did (`ErrorKind::as_str`, or
+/// `"timeout"`). The metrics implement it; the LVM layer knows no metrics.
+pub trait CommandObserver: Send + Sync {
+    fn observe(&self, program: &str, elapsed: Duration, failure: Option<&'static str>);
+}
+
 /// How LVM commands are run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LvmConfig {
@@ -101,6 +108,7 @@ impl LvmConfig {
 pub struct Lvm {
     runner: Arc<dyn CommandRunner>,
     config: LvmConfig,
+    observer: Option<Arc<dyn CommandObserver>>,
 }
 
 impl std::fmt::Debug for Lvm {
@@ -116,7 +124,17 @@ impl Lvm {
     }
 
     pub fn new(runner: Arc<dyn CommandRunner>, config: LvmConfig) -> Self {
-        Self { runner, config }
+        Self {
+            runner,
+            config,
+            observer: None,
+        }
+    }
+
+    /// Tells `observer` about every command (the LVM command metrics).
+    pub fn with_observer(mut self, observer: Arc<dyn CommandObserver>) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn config(&self) -> &LvmConfig {
@@ -162,6 +180,19 @@ impl Lvm {
             .run(argv, &self.config.command_env(), self.config.timeout)
             .await;
         let elapsed = started.elapsed();
+        if let Some(observer) = &self.observer {
+            let program = argv
+                .get(self.config.command_prefix.len())
+                .map(|p| p.rsplit('/').next().unwrap_or(p))
+                .unwrap_or_default();
+            let failure = match &result {
+                Ok(out) if out.success() => None,
+                Ok(out) => Some(classify(&out.stderr).as_str()),
+                Err(RunError::Timeout(_)) => Some("timeout"),
+                Err(_) => Some(ErrorKind::Other.as_str()),
+            };
+            observer.observe(program, elapsed, failure);
+        }
         let failure = |exit_code, stderr: String| CommandFailure {
             argv: argv.to_vec(),
             exit_code,

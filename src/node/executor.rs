@@ -17,6 +17,7 @@ use crate::store::{
     EventSink, Kind, LogOnly, Phase, Record, SnapshotFilter, Store, StoreError, VolumeFilter,
 };
 
+use super::fill::{FillMemory, FillState};
 use super::host::Host;
 
 /// What the executor manages.
@@ -31,6 +32,9 @@ pub struct NodeSettings {
     pub orphan_grace: Duration,
     /// Full resync period (a safety net behind change notifications).
     pub resync: Duration,
+    /// How often the fill watch reads the LVs' fill (one `lvs`): metrics,
+    /// thick snapshot autoextend, invalidated snapshots.
+    pub fill_interval: Duration,
 }
 
 impl NodeSettings {
@@ -43,6 +47,7 @@ impl NodeSettings {
             reap_orphans: false,
             orphan_grace: Duration::from_secs(600),
             resync: Duration::from_secs(60),
+            fill_interval: Duration::from_secs(10),
         }
     }
 }
@@ -71,6 +76,9 @@ pub struct Executor {
     /// Records being worked, and whether they changed meanwhile.
     inflight: Arc<Mutex<HashMap<(Kind, String), bool>>>,
     events: Arc<dyn EventSink>,
+    /// What the fill watch and the capacity report last read (metrics).
+    pub(super) fill: FillState,
+    pub(super) fill_memory: Arc<FillMemory>,
 }
 
 /// Back-off between failed settle passes: 1 s doubling to 60 s, jittered.
@@ -92,6 +100,10 @@ impl Executor {
         lvm: Lvm,
         settings: NodeSettings,
     ) -> Self {
+        let fill = FillState::default();
+        if let Ok(mut f) = fill.write() {
+            f.vg_name = settings.vg.clone();
+        }
         Self {
             store,
             quota,
@@ -102,6 +114,8 @@ impl Executor {
             lvm_version: Arc::default(),
             inflight: Arc::default(),
             events: Arc::new(LogOnly),
+            fill,
+            fill_memory: Arc::default(),
         }
     }
 
@@ -280,6 +294,7 @@ impl Executor {
             .await
             .cloned()
             .unwrap_or_default();
+        self.update_fill(|f| f.vg = Some(vg.clone()));
         let record = Record::new(
             self.settings.node_id.clone(),
             LvsNodeSpec {

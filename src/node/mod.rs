@@ -5,6 +5,7 @@ mod content;
 mod copy;
 pub mod data;
 mod executor;
+mod fill;
 pub mod host;
 mod record;
 mod settle;
@@ -13,6 +14,7 @@ mod volumes;
 
 pub use data::{Access, DataPath, Stats};
 pub use executor::{Executor, NodeSettings, WorkError};
+pub use fill::{FillReport, FillState, PoolFill, SnapshotFill};
 pub use host::{Host, NodeError};
 pub use settle::{SettleError, Settled};
 

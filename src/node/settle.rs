@@ -41,6 +41,10 @@ impl Executor {
     /// One settle pass; see the module docs.
     pub async fn settle(&self) -> Result<Settled, SettleError> {
         let result = self.settle_once().await;
+        if let Ok(s) = &result {
+            let left = s.orphans.len().saturating_sub(s.reaped.len());
+            self.update_fill(|f| f.orphans = Some(left));
+        }
         if let Err(e) = &result {
             tracing::warn!(error = %e, "settling skipped: no complete view of records and LVs; nothing removed or marked");
         }

@@ -306,10 +306,16 @@ impl QuotaEngine {
             .get_quota(project)
             .await
             .map_err(|e| QuotaError::Store(e.to_string()))?;
-        let spec = q.as_ref().map(|r| r.spec.clone()).unwrap_or_default();
+        Ok((self.limits_of(q.as_ref()), q.map(|r| r.status).unwrap_or_default()))
+    }
+
+    /// A project's limits: the configured defaults, overridden by its record's.
+    pub fn limits_of(&self, record: Option<&QuotaRecord>) -> BTreeMap<String, i64> {
         let mut limits: BTreeMap<String, i64> = self.config.defaults.clone();
-        limits.extend(spec.hard.clone());
-        Ok((limits, q.map(|r| r.status).unwrap_or_default()))
+        if let Some(r) = record {
+            limits.extend(r.spec.hard.clone());
+        }
+        limits
     }
 
     async fn modify(

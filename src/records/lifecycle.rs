@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::conditions::Condition;
 use super::failure::{FailureCode, Operation};
 use super::state::{IllegalTransition, SnapshotState, VolumeState};
 
@@ -24,14 +25,18 @@ pub fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
 
 /// A status machine the lifecycle block runs (Cinder's volume and snapshot
 /// statuses).
-pub trait LifeState: Copy + Eq + std::fmt::Debug {
+pub trait LifeState: Copy + Eq + std::fmt::Debug + 'static {
     const CREATING: Self;
     const AVAILABLE: Self;
     const ERROR: Self;
     const DELETING: Self;
     const ERROR_DELETING: Self;
     const DELETED: Self;
+    /// Every status, in a stable order (metrics list them all).
+    const ALL: &'static [Self];
     fn as_str(self) -> &'static str;
+    /// Usable: the `Ready` condition is `True`.
+    fn is_ready(self) -> bool;
     fn transition(self, to: Self) -> Result<Self, IllegalTransition>;
 }
 
@@ -42,8 +47,19 @@ impl LifeState for SnapshotState {
     const DELETING: Self = SnapshotState::Deleting;
     const ERROR_DELETING: Self = SnapshotState::ErrorDeleting;
     const DELETED: Self = SnapshotState::Deleted;
+    const ALL: &'static [Self] = &[
+        SnapshotState::Creating,
+        SnapshotState::Available,
+        SnapshotState::Deleting,
+        SnapshotState::Deleted,
+        SnapshotState::Error,
+        SnapshotState::ErrorDeleting,
+    ];
     fn as_str(self) -> &'static str {
         SnapshotState::as_str(self)
+    }
+    fn is_ready(self) -> bool {
+        self == SnapshotState::Available
     }
     fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
         SnapshotState::transition(self, to)
@@ -57,16 +73,34 @@ impl LifeState for VolumeState {
     const DELETING: Self = VolumeState::Deleting;
     const ERROR_DELETING: Self = VolumeState::ErrorDeleting;
     const DELETED: Self = VolumeState::Deleted;
+    const ALL: &'static [Self] = &[
+        VolumeState::Creating,
+        VolumeState::Available,
+        VolumeState::InUse,
+        VolumeState::Extending,
+        VolumeState::Deleting,
+        VolumeState::Deleted,
+        VolumeState::Error,
+        VolumeState::ErrorDeleting,
+    ];
     fn as_str(self) -> &'static str {
         VolumeState::as_str(self)
+    }
+    /// An extending volume stays usable (it grows online).
+    fn is_ready(self) -> bool {
+        matches!(
+            self,
+            VolumeState::Available | VolumeState::InUse | VolumeState::Extending
+        )
     }
     fn transition(self, to: Self) -> Result<Self, IllegalTransition> {
         VolumeState::transition(self, to)
     }
 }
 
-/// Status, progress, failure and soft delete of one record.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// Status, progress, failure and soft delete of one record. Written with
+/// its `Ready` condition derived from the status (the `Serialize` below).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Lifecycle<S> {
     pub status: S,
@@ -93,6 +127,47 @@ pub struct Lifecycle<S> {
     pub deleted: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// `Ready` (kubectl wait --for=condition=Ready), as last written.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// The stored form: every field as it is, `conditions` derived afresh.
+impl<S: LifeState + Serialize> Serialize for Lifecycle<S> {
+    fn serialize<Z: serde::Serializer>(&self, z: Z) -> Result<Z::Ok, Z::Error> {
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Wire<'a, S> {
+            status: &'a S,
+            progress: &'a str,
+            created_at: &'a str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error_code: &'a Option<FailureCode>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error_message: &'a Option<String>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error_op: &'a Option<Operation>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            error_at: &'a Option<String>,
+            deleted: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            deleted_at: &'a Option<String>,
+            conditions: Vec<Condition>,
+        }
+        Wire {
+            status: &self.status,
+            progress: &self.progress,
+            created_at: &self.created_at,
+            error_code: &self.error_code,
+            error_message: &self.error_message,
+            error_op: &self.error_op,
+            error_at: &self.error_at,
+            deleted: self.deleted,
+            deleted_at: &self.deleted_at,
+            conditions: self.current_conditions(),
+        }
+        .serialize(z)
+    }
 }
 
 impl<S: LifeState> Lifecycle<S> {
@@ -108,6 +183,7 @@ impl<S: LifeState> Lifecycle<S> {
             error_at: None,
             deleted: false,
             deleted_at: None,
+            conditions: Vec::new(),
         }
     }
 

@@ -1,4 +1,6 @@
 //! Record types (the single source of truth) and their CRDs.
+mod autoextend;
+mod conditions;
 mod failure;
 mod lifecycle;
 mod state;
@@ -7,6 +9,8 @@ mod types;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
+pub use autoextend::Autoextend;
+pub use conditions::{Condition, READY};
 pub use failure::{FailureCode, Operation};
 pub use lifecycle::{LifeState, Lifecycle, now_rfc3339, parse_time};
 pub use state::{IllegalTransition, SnapshotState, VolumeState};

@@ -59,6 +59,10 @@ pub struct LvsSnapshotSpec {
     /// Copy-on-write area of a thick snapshot, in bytes (None: thin).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cow_size_bytes: Option<i64>,
+    /// Thick snapshots: when the node grows the COW area (absent: the
+    /// defaults, 80 % / 20 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoextend: Option<super::Autoextend>,
     pub node: String,
     pub vg: String,
     /// The LV: `_snapshot-<id>`.

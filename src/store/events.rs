@@ -25,6 +25,12 @@ pub enum Phase {
     /// The record's node is gone: the record was deleted and its quota
     /// released without removing the LV.
     LvAbandoned,
+    /// A thick snapshot's copy-on-write area was extended (autoextend).
+    CowExtended,
+    /// Its COW area crossed the threshold and could not be extended.
+    CowExtendFailed,
+    /// LVM invalidated a thick snapshot (its COW area overflowed).
+    SnapshotInvalidated,
 }
 
 impl Phase {
@@ -40,6 +46,9 @@ impl Phase {
             Phase::OrphanReaped => "orphan.reaped",
             Phase::FailedCreateReleased => "create.released",
             Phase::LvAbandoned => "delete.abandoned",
+            Phase::CowExtended => "autoextend.end",
+            Phase::CowExtendFailed => "autoextend.error",
+            Phase::SnapshotInvalidated => "invalidated",
         }
     }
 
@@ -55,6 +64,9 @@ impl Phase {
             Phase::OrphanReaped => "OrphanReaped",
             Phase::FailedCreateReleased => "FailedCreateReleased",
             Phase::LvAbandoned => "LvNotRemoved",
+            Phase::CowExtended => "CowExtended",
+            Phase::CowExtendFailed => "CowExtendFailed",
+            Phase::SnapshotInvalidated => "SnapshotInvalidated",
         }
     }
 
@@ -64,6 +76,8 @@ impl Phase {
             Phase::CreateStart | Phase::CreateEnd | Phase::CreateError => "Create",
             Phase::OrphanReaped => "Reap",
             Phase::FailedCreateReleased => "Release",
+            Phase::CowExtended | Phase::CowExtendFailed => "Extend",
+            Phase::SnapshotInvalidated => "Check",
             _ => "Delete",
         }
     }
@@ -71,7 +85,12 @@ impl Phase {
     pub fn is_error(self) -> bool {
         matches!(
             self,
-            Phase::CreateError | Phase::DeleteError | Phase::OrphanReaped | Phase::LvAbandoned
+            Phase::CreateError
+                | Phase::DeleteError
+                | Phase::OrphanReaped
+                | Phase::LvAbandoned
+                | Phase::CowExtendFailed
+                | Phase::SnapshotInvalidated
         )
     }
 }

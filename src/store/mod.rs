@@ -18,6 +18,7 @@ pub mod events;
 #[cfg(feature = "testing")]
 pub mod fake_api;
 mod kube;
+mod kube_client;
 mod kube_events;
 pub mod lease;
 mod sqlite;
@@ -26,6 +27,7 @@ mod tracked;
 pub use self::kube::KubeStore;
 pub use cluster::{Cluster, KubeCluster, Presence, Standalone};
 pub use events::{EventSink, LogOnly, Phase, RecordEvent};
+pub use kube_client::{ClientError, USER_AGENT, kube_client, kube_config};
 pub use kube_events::KubeEvents;
 pub use sqlite::SqliteStore;
 pub use tracked::Tracked;

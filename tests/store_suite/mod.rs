@@ -52,6 +52,7 @@ pub fn snapshot(id: &str, csi: &str, source: &str, project: &str) -> SnapshotRec
             volume_type: "vg0".into(),
             volume_size: 1,
             cow_size_bytes: Some(1 << 30),
+            autoextend: None,
             node: "n1".into(),
             vg: "vg0".into(),
             lv_name: format!("_snapshot-{id}"),
