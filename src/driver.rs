@@ -147,7 +147,10 @@ impl DriverBuilder {
                 .with_failpoints(self.failpoints.clone());
             tasks.push(sweeps(c.clone(), parts.sweep_every, parts.leadership).boxed());
             if let Some(m) = &self.metrics {
-                m.add_source(Arc::new(StoreSource::new(self.store.clone(), c.quota.clone())));
+                m.add_source(Arc::new(StoreSource::new(
+                    self.store.clone(),
+                    c.quota.clone(),
+                )));
             }
             router_services.controller = Some(ControllerService::new(c.clone()));
             controller = Some(c);

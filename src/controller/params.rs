@@ -242,7 +242,11 @@ fn bounded<T: TryFrom<u64>>(k: &str, v: &str, lo: u64, hi: u64) -> Result<T, Inv
         .ok()
         .filter(|n| (lo..=hi).contains(n))
         .and_then(|n| T::try_from(n).ok())
-        .ok_or_else(|| invalid(format!("parameter {k}={v:?} must be a whole number from {lo} to {hi}")))
+        .ok_or_else(|| {
+            invalid(format!(
+                "parameter {k}={v:?} must be a whole number from {lo} to {hi}"
+            ))
+        })
 }
 
 fn snapshot_size(v: &str) -> Result<SnapshotSize, Invalid> {

@@ -266,10 +266,9 @@ impl Metrics {
             s.refresh(&self.inner.families).await;
         }
         let mut out = String::new();
-        if let Err(e) = prometheus_client::encoding::prometheus_text::encode(
-            &mut out,
-            &self.inner.registry,
-        ) {
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &self.inner.registry)
+        {
             tracing::warn!(error = %e, "cannot encode the metrics");
         }
         out

@@ -54,7 +54,9 @@ impl Source for NodeSource {
                     f.cow_used.get_or_create(&l).set(v);
                 }
                 f.cow_size.get_or_create(&l).set(clamp(s.cow_size_bytes));
-                f.snapshot_invalid.get_or_create(&l).set(i64::from(s.invalid));
+                f.snapshot_invalid
+                    .get_or_create(&l)
+                    .set(i64::from(s.invalid));
             }
             if let Some(n) = r.orphans
                 && !vg.is_empty()

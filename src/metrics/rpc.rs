@@ -131,7 +131,10 @@ mod tests {
             ("csi.v1.Controller", "CreateSnapshot")
         );
         assert_eq!(split_path("odd"), ("unknown", "odd"));
-        assert_eq!(code_name(tonic::Code::ResourceExhausted), "ResourceExhausted");
+        assert_eq!(
+            code_name(tonic::Code::ResourceExhausted),
+            "ResourceExhausted"
+        );
         let res = http::Response::builder()
             .header("grpc-status", "8")
             .body(())

@@ -306,7 +306,10 @@ impl QuotaEngine {
             .get_quota(project)
             .await
             .map_err(|e| QuotaError::Store(e.to_string()))?;
-        Ok((self.limits_of(q.as_ref()), q.map(|r| r.status).unwrap_or_default()))
+        Ok((
+            self.limits_of(q.as_ref()),
+            q.map(|r| r.status).unwrap_or_default(),
+        ))
     }
 
     /// A project's limits: the configured defaults, overridden by its record's.

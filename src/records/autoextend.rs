@@ -41,7 +41,9 @@ impl Autoextend {
         if !self.enabled() || used_percent < f64::from(self.threshold) || current >= cap {
             return None;
         }
-        let grow = (current / 100).saturating_mul(u64::from(self.percent)).max(1);
+        let grow = (current / 100)
+            .saturating_mul(u64::from(self.percent))
+            .max(1);
         Some(current.saturating_add(grow).min(cap))
     }
 }

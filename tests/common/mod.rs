@@ -4,6 +4,7 @@
 
 pub mod harness;
 pub mod kube;
+pub mod scrape;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -43,6 +44,12 @@ impl Log {
                 ready.notify_all();
             }
         });
+    }
+
+    /// Every line so far.
+    pub fn lines(&self) -> Vec<String> {
+        let (lines, _) = &*self.0;
+        lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
     /// How many lines so far contain `needle`.

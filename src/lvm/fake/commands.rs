@@ -240,6 +240,8 @@ fn lvcreate(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
         skip,
         created: chrono::Utc::now(),
         open: false,
+        fill: None,
+        invalid: false,
     };
     vg.lvs.insert(name.to_string(), lv);
     Ok(CommandOutput::ok(format!(
@@ -297,6 +299,10 @@ fn lvextend(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
         }
     }
     if let Some(lv) = vg.lvs.get_mut(name) {
+        // The same data in a larger area: a lower percentage.
+        if let Some((used, meta)) = lv.fill {
+            lv.fill = Some((used * current as f64 / size as f64, meta));
+        }
         lv.size = size;
     }
     Ok(CommandOutput::ok(format!(

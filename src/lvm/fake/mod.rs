@@ -191,9 +191,43 @@ impl FakeRunner {
                 skip: false,
                 created: chrono::Utc::now(),
                 open: false,
+                fill: None,
+                invalid: false,
             },
         );
         true
+    }
+
+    /// Sets the used percent `lvs` reports for LV `vg/lv`: a thick
+    /// snapshot's COW area, a thin pool's data (and `metadata`); false if absent.
+    pub fn set_fill(&self, vg: &str, lv: &str, data: f64, metadata: Option<f64>) -> bool {
+        let mut state = self.state();
+        let Some(found) = state.vgs.get_mut(vg).and_then(|v| v.lvs.get_mut(lv)) else {
+            return false;
+        };
+        found.fill = Some((data, metadata));
+        true
+    }
+
+    /// Makes thick snapshot `vg/lv` invalid, as LVM does when its COW area
+    /// overflows (attr state `I`, 100 % used); false if absent.
+    pub fn invalidate(&self, vg: &str, lv: &str) -> bool {
+        let mut state = self.state();
+        let Some(found) = state.vgs.get_mut(vg).and_then(|v| v.lvs.get_mut(lv)) else {
+            return false;
+        };
+        found.invalid = true;
+        found.fill = Some((100.0, None));
+        true
+    }
+
+    /// Size in bytes of LV `vg/lv` (for a thick snapshot: its COW area).
+    pub fn lv_size(&self, vg: &str, lv: &str) -> Option<u64> {
+        self.state()
+            .vgs
+            .get(vg)
+            .and_then(|v| v.lvs.get(lv))
+            .map(|l| l.size)
     }
 
     /// Free bytes of `vg` as the fake counts them.

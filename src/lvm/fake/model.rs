@@ -32,6 +32,11 @@ pub(super) struct Lv {
     pub created: chrono::DateTime<chrono::Utc>,
     /// Open (mounted, or held by a process): attr character 6 is `o`.
     pub open: bool,
+    /// Used percent a test set: a thick snapshot's COW area, a thin pool's
+    /// data and metadata (`data_percent`/`snap_percent`, `metadata_percent`).
+    pub fill: Option<(f64, Option<f64>)>,
+    /// LVM invalidated this thick snapshot (attr state `I`).
+    pub invalid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -117,6 +122,7 @@ impl Vg {
         match &lv.kind {
             Kind::Linear if self.has_thick_snapshots(name) => format!("owi-{active}{o}s---"),
             Kind::Linear => format!("-wi-{active}{o}----"),
+            Kind::ThickSnapshot { .. } if lv.invalid => format!("swi-I{o}s---"),
             Kind::ThickSnapshot { .. } => format!("swi-{active}{o}s---"),
             Kind::ThinPool => {
                 let open = self.lvs.values().any(|o| {
@@ -144,12 +150,15 @@ impl Vg {
             _ => None,
         };
         let origin_size = origin_size.map(|s| s.to_string()).unwrap_or_default();
-        let (data, meta) = match lv.kind {
-            Kind::Linear => ("", ""),
-            Kind::ThinPool => ("0.00", "10.94"),
-            _ => ("0.00", ""),
+        let pct = |v: f64| format!("{v:.2}");
+        let (data, meta) = match (&lv.kind, lv.fill) {
+            (Kind::Linear, _) => (String::new(), String::new()),
+            (Kind::ThinPool, None) => ("0.00".into(), "10.94".into()),
+            (Kind::ThinPool, Some((d, m))) => (pct(d), pct(m.unwrap_or(10.94))),
+            (_, None) => ("0.00".into(), String::new()),
+            (_, Some((d, _))) => (pct(d), String::new()),
         };
-        let snap = data;
+        let snap = data.clone();
         let tags: Vec<&str> = lv.tags.iter().map(String::as_str).collect();
         json!({
             "vg_name": vg, "lv_name": name, "lv_attr": self.attr(name, lv),

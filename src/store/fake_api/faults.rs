@@ -44,6 +44,8 @@ pub(super) struct Faults {
     forbidden: Vec<(String, String, String)>,
     unavailable: bool,
     requests: BTreeMap<RequestKey, u64>,
+    /// Every User-Agent seen, with its request count.
+    user_agents: BTreeMap<String, u64>,
 }
 
 fn matches(pattern: &str, value: &str) -> bool {
@@ -124,6 +126,21 @@ impl FakeApiServer {
     pub fn reset_requests(&self) {
         if let Ok(mut s) = self.state.lock() {
             s.faults.requests.clear();
+        }
+    }
+
+    /// The User-Agent headers requests carried, with how many of each
+    /// (`""`: none).
+    pub fn user_agents(&self) -> BTreeMap<String, u64> {
+        self.state
+            .lock()
+            .map(|s| s.faults.user_agents.clone())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn count_agent(&self, agent: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            *s.faults.user_agents.entry(agent.to_string()).or_default() += 1;
         }
     }
 

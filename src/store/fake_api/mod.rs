@@ -242,6 +242,13 @@ impl FakeApiServer {
             Err(e) => return Failure::bad_request(e.to_string()).into_response(),
         };
         let q = route::query(&parts.uri);
+        self.count_agent(
+            parts
+                .headers
+                .get(http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        );
         let content_type = parts
             .headers
             .get(http::header::CONTENT_TYPE)
