@@ -123,6 +123,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
             id: "8f0f5c52-9c3e-4f2b-9a4e-000000000001".into(),
             csi_name: "pvc-on-old".into(),
             project: "default".into(),
+            display_name: "pvc-on-old".into(),
             volume_type: "vg0".into(),
             node: "n-old".into(),
             vg: "vg0".into(),

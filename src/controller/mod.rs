@@ -7,6 +7,7 @@ pub mod expand;
 mod nodes;
 pub mod params;
 mod placement;
+mod refusals;
 mod snapshot;
 mod snapshot_list;
 mod source;

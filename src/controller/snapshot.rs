@@ -35,8 +35,7 @@ pub struct SnapshotPage {
 }
 
 impl Controller {
-    #[tracing::instrument(skip_all, fields(name = %req.name, source = %req.source_volume_id))]
-    pub async fn create_snapshot(
+    pub(super) async fn try_create_snapshot(
         &self,
         req: CreateSnapshot,
     ) -> Result<SnapshotRecord, ControllerError> {

@@ -35,6 +35,7 @@ fn volume(
             id: id.into(),
             csi_name: format!("csi-{id}"),
             project: "p".into(),
+            display_name: String::new(),
             node: "n1".into(),
             vg: "vg0".into(),
             lv_name: format!("volume-{id}"),

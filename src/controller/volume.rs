@@ -38,8 +38,10 @@ pub struct CreateVolume {
 }
 
 impl Controller {
-    #[tracing::instrument(skip_all, fields(name = %req.name))]
-    pub async fn create_volume(&self, req: CreateVolume) -> Result<VolumeRecord, ControllerError> {
+    pub(super) async fn try_create_volume(
+        &self,
+        req: CreateVolume,
+    ) -> Result<VolumeRecord, ControllerError> {
         params::check_name("name", &req.name)?;
         params::check_map("parameters", &req.parameters)?;
         let p = VolumeParams::parse(&req.parameters)?;
@@ -129,6 +131,11 @@ impl Controller {
                 id: id.clone(),
                 csi_name: req.name.clone(),
                 project: project.clone(),
+                display_name: req
+                    .parameters
+                    .get(params::PVC_NAME)
+                    .map(|n| n.trim().chars().take(255).collect())
+                    .unwrap_or_else(|| req.name.clone()),
                 volume_type,
                 node,
                 vg,

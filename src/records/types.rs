@@ -21,11 +21,12 @@ use super::state::{SnapshotState, VolumeState};
     shortname = "lvssnap",
     status = "LvsSnapshotStatus",
     category = "lvsnap",
-    printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
     printcolumn = r#"{"name":"Volume ID","type":"string","jsonPath":".spec.sourceVolumeId"}"#,
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
-    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.displayName"}"#,
-    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.volumeSize","description":"GiB, as Cinder"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Project","type":"string","jsonPath":".spec.project"}"#,
+    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.displayName","description":"the VolumeSnapshot's name"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes","description":"bytes (every lvsnap kind prints bytes)"}"#,
     printcolumn = r#"{"name":"Progress","type":"string","jsonPath":".status.progress","priority":1}"#,
     printcolumn = r#"{"name":"Node","type":"string","jsonPath":".spec.node","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -103,10 +104,11 @@ pub struct LvsSnapshotStatus {
     shortname = "lvsvol",
     status = "LvsVolumeStatus",
     category = "lvsnap",
-    printcolumn = r#"{"name":"ID","type":"string","jsonPath":".spec.id"}"#,
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.status"}"#,
-    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.csiName"}"#,
-    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.sizeBytes"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Project","type":"string","jsonPath":".spec.project"}"#,
+    printcolumn = r#"{"name":"Name","type":"string","jsonPath":".spec.displayName","description":"the PersistentVolumeClaim's name"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".spec.sizeBytes","description":"bytes (every lvsnap kind prints bytes)"}"#,
     printcolumn = r#"{"name":"Node","type":"string","jsonPath":".spec.node"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -120,6 +122,10 @@ pub struct LvsVolumeSpec {
     pub id: String,
     pub csi_name: String,
     pub project: String,
+    /// The PersistentVolumeClaim's name when known, else the CSI name
+    /// (the `Name` column of every kind is the CO object's name).
+    #[serde(default)]
+    pub display_name: String,
     pub volume_type: String,
     pub node: String,
     pub vg: String,
@@ -228,8 +234,8 @@ pub struct LvsQuotaStatus {
     status = "LvsNodeStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"VG","type":"string","jsonPath":".spec.vg"}"#,
-    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes"}"#,
-    printcolumn = r#"{"name":"Free","type":"integer","jsonPath":".status.freeBytes"}"#,
+    printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes","description":"bytes"}"#,
+    printcolumn = r#"{"name":"Free","type":"integer","jsonPath":".status.freeBytes","description":"bytes"}"#,
     printcolumn = r#"{"name":"Heartbeat","type":"date","jsonPath":".status.lastHeartbeat"}"#
 )]
 #[serde(rename_all = "camelCase")]

@@ -21,6 +21,7 @@ pub fn volume(id: &str, csi: &str, node: &str, project: &str) -> VolumeRecord {
             id: id.into(),
             csi_name: csi.into(),
             project: project.into(),
+            display_name: csi.into(),
             volume_type: "vg0".into(),
             node: node.into(),
             vg: "vg0".into(),
