@@ -27,9 +27,8 @@ import yaml
 from jsonschema import Draft7Validator
 
 # Kinds whose schema kubernetes-validate ships (the built-in API).
-CRD_DEFINED = {
-    ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"),
-}
+CRD_DEFINED = {("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass")} | {  # + Prometheus Operator's
+    ("monitoring.coreos.com/v1", k) for k in ("ServiceMonitor", "PodMonitor", "PrometheusRule")}
 LVSNAP_GROUP = "lvsnap.io"
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # The sidecars and the major version each must stay on.
@@ -184,6 +183,8 @@ def cmd_crd_kinds(rendered, crd_dir):
             check_volumesnapshotclass(obj, problems)
             checked["%s (hand check)" % obj["kind"]] += 1
             continue
+        if key[0] == "monitoring.coreos.com/v1":  # structure: scripts/check-monitoring.py
+            check_metadata(obj, "Namespaced", problems); checked[obj["kind"] + " (metadata)"] += 1; continue
         if key not in crds:
             if not crds:
                 print("  %s: no CRDs in %s yet; checked metadata only" % (name_of(obj), crd_dir))

@@ -49,9 +49,10 @@ fn snapshot_columns_read_like_cinder_snapshot_list() {
         .filter(|c| c.priority.unwrap_or(0) == 0)
         .map(|c| c.name.as_str())
         .collect();
+    // NAME (the object's name) is the id: no ID column repeats it.
     assert_eq!(
         columns,
-        ["ID", "Volume ID", "Status", "Name", "Size", "Age"]
+        ["Volume ID", "Status", "Ready", "Project", "Name", "Size", "Age"]
     );
     assert_eq!(crd.spec.scope, "Cluster");
     assert!(version.subresources.as_ref().unwrap().status.is_some());
@@ -90,10 +91,52 @@ fn snapshot_columns_read_like_cinder_snapshot_list() {
     }
 }
 
+/// Every kind's columns: none repeats the id, `Name` is the CO object's
+/// name (`spec.displayName`), every size is in bytes, `Ready` reads the
+/// condition `kubectl wait` reads.
 #[test]
-fn quota_crd_is_cluster_scoped_with_status() {
+fn columns_mean_the_same_on_every_kind() {
+    for crd in lvsnap::records::crds() {
+        let kind = crd.spec.names.kind.clone();
+        let columns = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default();
+        for c in &columns {
+            assert_ne!(c.json_path, ".spec.id", "{kind}: {} repeats NAME", c.name);
+            if c.name == "Name" {
+                assert_eq!(c.json_path, ".spec.displayName", "{kind}");
+            }
+            if c.name == "Size" || c.name == "Free" {
+                assert_eq!(c.type_, "integer", "{kind}");
+                assert!(
+                    c.description.as_deref().is_some_and(|d| d.contains("bytes")),
+                    "{kind}: {} in bytes",
+                    c.name
+                );
+            }
+            if c.name == "Ready" {
+                assert_eq!(
+                    c.json_path, r#".status.conditions[?(@.type=="Ready")].status"#,
+                    "{kind}"
+                );
+            }
+        }
+        if kind == "LvsSnapshot" || kind == "LvsVolume" {
+            let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+            for want in ["Name", "Project", "Ready", "Size", "Status"] {
+                assert!(names.contains(&want), "{kind}: {names:?}");
+            }
+        }
+    }
+}
+
+/// Namespaced, like a ResourceQuota: a namespace's quota can be read from
+/// inside that namespace.
+#[test]
+fn quota_crd_is_namespaced_with_status() {
     let crd = LvsQuota::crd();
-    assert_eq!(crd.spec.scope, "Cluster");
+    assert_eq!(crd.spec.scope, "Namespaced");
     assert!(
         crd.spec.versions[0]
             .subresources

@@ -195,6 +195,15 @@ async fn the_controller_serves_metrics_logs_refusals_once_and_names_itself() {
         Some(vols.len() as f64)
     );
 
+    // The quota is the namespaced object `quota` in the project's namespace
+    // (readable from inside it, as a ResourceQuota).
+    let q = cluster
+        .http
+        .api
+        .object_in("lvsquotas", "default", lvsnap::store::QUOTA_OBJECT)
+        .expect("LvsQuota default/quota");
+    assert_eq!(q["status"]["usage"]["snapshots"]["inUse"], 1);
+
     // Every request of the controller process said who it is.
     let agents = cluster.http.api.user_agents();
     assert!(

@@ -165,6 +165,9 @@ pub struct LvsVolumeStatus {
 
 /// A project's quota: one object per project, so that a reservation is one
 /// compare-and-swap on its resourceVersion (Cinder's `SELECT … FOR UPDATE`).
+/// Namespaced, like a ResourceQuota: the object `quota` in the project's
+/// namespace, readable by whoever may read that namespace (the chart
+/// aggregates read access into the `view` role).
 #[derive(CustomResource, Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "lvsnap.io",
@@ -172,6 +175,7 @@ pub struct LvsVolumeStatus {
     kind = "LvsQuota",
     plural = "lvsquotas",
     shortname = "lvsq",
+    namespaced,
     status = "LvsQuotaStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"Snapshots","type":"integer","jsonPath":".status.usage.snapshots.inUse"}"#,

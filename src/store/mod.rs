@@ -24,7 +24,7 @@ pub mod lease;
 mod sqlite;
 mod tracked;
 
-pub use self::kube::KubeStore;
+pub use self::kube::{KubeStore, QUOTA_OBJECT};
 pub use cluster::{Cluster, KubeCluster, Presence, Standalone};
 pub use events::{EventSink, LogOnly, Phase, RecordEvent};
 pub use kube_client::{ClientError, USER_AGENT, kube_client, kube_config};

@@ -3,7 +3,7 @@
 //! the object ↔ record conversion.
 use std::fmt::Debug;
 
-use kube::Resource;
+use kube::{Api, Client, Resource};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Record, StoreError};
@@ -35,9 +35,13 @@ pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
     }
 }
 
+/// The name of a project's LvsQuota object in the project's namespace:
+/// one per namespace, as a ResourceQuota (the record's name is the project).
+pub const QUOTA_OBJECT: &str = "quota";
+
 /// The pieces every lvsnap CR shares.
 pub(super) trait Cr:
-    Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+    Resource<DynamicType = ()>
     + Clone
     + Debug
     + Serialize
@@ -53,7 +57,15 @@ pub(super) trait Cr:
     /// subresource); between them the object is not a record yet: readers
     /// skip it, so a node never acts on a half-created record.
     const STATUS_REQUIRED: bool;
+    /// The object of record `name`, built from `spec`.
     fn build(name: &str, spec: Self::Spec) -> Self;
+    /// The API and the object name for record `name` (cluster-scoped kinds:
+    /// the name itself; quota: [`QUOTA_OBJECT`] in namespace `name`).
+    fn scoped(client: &Client, name: &str) -> (Api<Self>, String);
+    /// The record name of a stored object.
+    fn record_name(&self) -> String {
+        self.meta().name.clone().unwrap_or_default()
+    }
     fn parts(&self) -> (&Self::Spec, Option<&Self::Status>);
     fn set_status(&mut self, status: Self::Status);
 }
@@ -67,6 +79,9 @@ macro_rules! cr {
             const STATUS_REQUIRED: bool = $required;
             fn build(name: &str, spec: $spec) -> Self {
                 <$t>::new(name, spec)
+            }
+            fn scoped(client: &Client, name: &str) -> (Api<Self>, String) {
+                (Api::all(client.clone()), name.to_string())
             }
             fn parts(&self) -> (&$spec, Option<&$status>) {
                 (&self.spec, self.status.as_ref())
@@ -92,13 +107,29 @@ cr!(
     Kind::Snapshot,
     true
 );
-cr!(
-    LvsQuota,
-    LvsQuotaSpec,
-    crate::records::LvsQuotaStatus,
-    Kind::Quota,
-    false
-);
+impl Cr for LvsQuota {
+    type Spec = LvsQuotaSpec;
+    type Status = crate::records::LvsQuotaStatus;
+    const KIND: Kind = Kind::Quota;
+    const STATUS_REQUIRED: bool = false;
+    fn build(name: &str, spec: LvsQuotaSpec) -> Self {
+        let mut q = LvsQuota::new(QUOTA_OBJECT, spec);
+        q.metadata.namespace = Some(name.to_string());
+        q
+    }
+    fn scoped(client: &Client, name: &str) -> (Api<Self>, String) {
+        (Api::namespaced(client.clone(), name), QUOTA_OBJECT.into())
+    }
+    fn record_name(&self) -> String {
+        self.meta().namespace.clone().unwrap_or_default()
+    }
+    fn parts(&self) -> (&LvsQuotaSpec, Option<&crate::records::LvsQuotaStatus>) {
+        (&self.spec, self.status.as_ref())
+    }
+    fn set_status(&mut self, status: crate::records::LvsQuotaStatus) {
+        self.status = Some(status);
+    }
+}
 cr!(
     LvsNode,
     crate::records::LvsNodeSpec,
@@ -119,7 +150,7 @@ pub(super) fn is_record<K: Cr>(obj: &K) -> bool {
 pub(super) fn to_record<K: Cr>(obj: &K) -> Record<K::Spec, K::Status> {
     let (spec, status) = obj.parts();
     Record {
-        name: obj.meta().name.clone().unwrap_or_default(),
+        name: obj.record_name(),
         version: obj.meta().resource_version.clone().unwrap_or_default(),
         spec: spec.clone(),
         status: status.cloned().unwrap_or_default(),

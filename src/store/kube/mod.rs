@@ -13,6 +13,8 @@ use tokio::sync::broadcast;
 mod cr;
 mod ops;
 
+pub use cr::QUOTA_OBJECT;
+
 use cr::{classify, to_record};
 
 use super::{
@@ -200,7 +202,7 @@ impl Store for KubeStore {
         project: &str,
         update: QuotaUpdate,
     ) -> Result<QuotaRecord, StoreError> {
-        let api = self.api::<LvsQuota>();
+        let (api, object) = <LvsQuota as cr::Cr>::scoped(&self.client, project);
         let update = std::sync::Mutex::new(update);
         let out = cas::retry(true, || async {
             let current = self.get::<LvsQuota>(project).await?;
@@ -226,10 +228,10 @@ impl Store for KubeStore {
                 }
                 Some(cur) => {
                     // Status only: one compare-and-swap on the status subresource.
-                    let mut obj = LvsQuota::new(project, cur.spec.clone());
+                    let mut obj = <LvsQuota as cr::Cr>::build(project, cur.spec.clone());
                     obj.metadata.resource_version = Some(cur.version.clone());
                     obj.status = Some(status);
-                    api.replace_status(project, &PostParams::default(), &obj)
+                    api.replace_status(&object, &PostParams::default(), &obj)
                         .await
                         .map(|o| to_record(&o))
                         .map_err(|e| classify(Kind::Quota, project, e))

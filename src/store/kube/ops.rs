@@ -67,6 +67,7 @@ impl KubeStore {
         })
     }
 
+    /// Every object of `K` (all namespaces): lists and watches.
     pub(super) fn api<K: Cr>(&self) -> Api<K> {
         Api::all(self.client.clone())
     }
@@ -85,7 +86,7 @@ impl KubeStore {
         record: &Record<K::Spec, K::Status>,
         labels: Vec<(&str, String)>,
     ) -> Result<Record<K::Spec, K::Status>, StoreError> {
-        let api = self.api::<K>();
+        let (api, name) = K::scoped(&self.client, &record.name);
         let mut obj = K::build(&record.name, record.spec.clone());
         obj.meta_mut().labels = Some(
             labels
@@ -98,7 +99,7 @@ impl KubeStore {
                 // A creator that died between its two writes left an object
                 // without status: not a record; replace it (its reservation
                 // is unclaimed and the sweep rolls it back).
-                match api.get_opt(&record.name).await {
+                match api.get_opt(&name).await {
                     Ok(Some(old)) if !is_record(&old) => {
                         let dp = kube::api::DeleteParams {
                             preconditions: Some(kube::api::Preconditions {
@@ -107,7 +108,7 @@ impl KubeStore {
                             }),
                             ..Default::default()
                         };
-                        api.delete(&record.name, &dp)
+                        api.delete(&name, &dp)
                             .await
                             .map_err(|e| classify(K::KIND, &record.name, e))?;
                         api.create(&PostParams::default(), &obj)
@@ -127,7 +128,7 @@ impl KubeStore {
         let mut with_status = created;
         with_status.set_status(record.status.clone());
         let done = api
-            .replace_status(&record.name, &PostParams::default(), &with_status)
+            .replace_status(&name, &PostParams::default(), &with_status)
             .await
             .map_err(|e| classify(K::KIND, &record.name, e))?;
         Ok(to_record(&done))
@@ -137,9 +138,9 @@ impl KubeStore {
         &self,
         name: &str,
     ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError> {
-        Ok(self
-            .api::<K>()
-            .get_opt(name)
+        let (api, object) = K::scoped(&self.client, name);
+        Ok(api
+            .get_opt(&object)
             .await
             .map_err(|e| classify(K::KIND, name, e))?
             .as_ref()
@@ -153,7 +154,7 @@ impl KubeStore {
         record: &Record<K::Spec, K::Status>,
         labels: Vec<(&str, String)>,
     ) -> Result<Record<K::Spec, K::Status>, StoreError> {
-        let api = self.api::<K>();
+        let (api, name) = K::scoped(&self.client, &record.name);
         let conflict = |e| match classify(K::KIND, &record.name, e) {
             StoreError::Conflict { kind, name, .. } => StoreError::Conflict {
                 kind,
@@ -171,13 +172,13 @@ impl KubeStore {
         );
         obj.meta_mut().resource_version = Some(record.version.clone());
         let replaced = api
-            .replace(&record.name, &PostParams::default(), &obj)
+            .replace(&name, &PostParams::default(), &obj)
             .await
             .map_err(conflict)?;
         let mut with_status = replaced;
         with_status.set_status(record.status.clone());
         let done = api
-            .replace_status(&record.name, &PostParams::default(), &with_status)
+            .replace_status(&name, &PostParams::default(), &with_status)
             .await
             .map_err(conflict)?;
         Ok(to_record(&done))
@@ -244,7 +245,8 @@ impl KubeStore {
     }
 
     pub(super) async fn purge<K: Cr>(&self, name: &str) -> Result<(), StoreError> {
-        match self.api::<K>().delete(name, &Default::default()).await {
+        let (api, object) = K::scoped(&self.client, name);
+        match api.delete(&object, &Default::default()).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(classify(K::KIND, name, e)),
