@@ -52,7 +52,15 @@ fn snapshot_columns_read_like_cinder_snapshot_list() {
     // NAME (the object's name) is the id: no ID column repeats it.
     assert_eq!(
         columns,
-        ["Volume ID", "Status", "Ready", "Project", "Name", "Size", "Age"]
+        [
+            "Volume ID",
+            "Status",
+            "Ready",
+            "Project",
+            "Name",
+            "Size",
+            "Age"
+        ]
     );
     assert_eq!(crd.spec.scope, "Cluster");
     assert!(version.subresources.as_ref().unwrap().status.is_some());
@@ -110,7 +118,9 @@ fn columns_mean_the_same_on_every_kind() {
             if c.name == "Size" || c.name == "Free" {
                 assert_eq!(c.type_, "integer", "{kind}");
                 assert!(
-                    c.description.as_deref().is_some_and(|d| d.contains("bytes")),
+                    c.description
+                        .as_deref()
+                        .is_some_and(|d| d.contains("bytes")),
                     "{kind}: {} in bytes",
                     c.name
                 );

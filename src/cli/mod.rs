@@ -64,10 +64,10 @@ pub enum Command {
     Crd(CrdCmd),
     /// Call a running driver over CSI (for operators and the quickstart).
     Client(client::ClientCmd),
-    /// List snapshot records like `cinder snapshot-list` (all-in-one's store).
-    SnapshotList(admin::AdminArgs),
-    /// Show a project's quota limits and usage (all-in-one's store).
-    QuotaShow(admin::QuotaShowArgs),
+    /// Cinder-like admin commands on all-in-one's SQLite (--state-dir) or
+    /// Kubernetes (--kubeconfig, --kubernetes).
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
     /// Check StorageClass / VolumeSnapshotClass parameters (YAML, e.g. `helm
     /// template` output) as the CSI sidecars and lvsnap will treat them.
     CheckClasses(check::CheckClassesArgs),
@@ -288,8 +288,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::SnapshotList(args) => current_thread()?.block_on(admin::snapshot_list(args)),
-        Command::QuotaShow(args) => current_thread()?.block_on(admin::quota_show(args)),
+        Command::Admin(cmd) => current_thread()?.block_on(admin::run(cmd)),
         Command::CheckClasses(args) => check::run(args),
         Command::Client(cmd) => {
             let runtime = tokio::runtime::Builder::new_current_thread()

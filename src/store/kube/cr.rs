@@ -41,14 +41,7 @@ pub const QUOTA_OBJECT: &str = "quota";
 
 /// The pieces every lvsnap CR shares.
 pub(super) trait Cr:
-    Resource<DynamicType = ()>
-    + Clone
-    + Debug
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
+    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
     type Spec: Clone + Serialize + DeserializeOwned + Send + Sync;
     type Status: Clone + Default + Serialize + DeserializeOwned + Send + Sync;
