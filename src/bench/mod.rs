@@ -12,6 +12,7 @@ use serde::Serialize;
 pub mod concurrency;
 pub mod footprint;
 pub mod harness;
+pub mod metrics;
 pub mod overhead;
 pub mod real_lvm;
 pub mod render;
@@ -132,6 +133,7 @@ pub struct Report {
     pub concurrency: Vec<concurrency::ConcurrencyRow>,
     pub scale: Outcome<scale::Scale>,
     pub footprint: Outcome<footprint::Footprint>,
+    pub metrics: Outcome<Vec<metrics::ScrapeRow>>,
     /// Correctness lines that did not hold (the run then exits non-zero).
     pub failures: Vec<String>,
 }

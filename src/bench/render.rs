@@ -221,5 +221,33 @@ pub fn table(r: &Report) -> String {
             let _ = writeln!(o, "FAILED: {f}");
         }
     }
+    let _ = writeln!(
+        o,
+        "\n6. Metrics: one /metrics scrape (records, quota, node gauges)"
+    );
+    match &r.metrics {
+        Outcome::Skipped(why) => {
+            let _ = writeln!(o, "{why}");
+        }
+        Outcome::Done(rows) => {
+            let _ = writeln!(
+                o,
+                "{:<24} {:>8} {:>7}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>8}",
+                "store", "records", "scrapes", "p50 ms", "p90", "p99", "max", "bytes", "samples"
+            );
+            for m in rows {
+                let _ = writeln!(
+                    o,
+                    "{:<24} {:>8} {:>7}  {}  {:>9} {:>8}",
+                    m.store,
+                    m.records,
+                    m.scrapes,
+                    lat(&m.latency),
+                    m.bytes,
+                    m.samples
+                );
+            }
+        }
+    }
     o
 }

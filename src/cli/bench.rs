@@ -20,6 +20,7 @@ pub enum Section {
     Concurrency,
     Scale,
     Footprint,
+    Metrics,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +113,7 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         concurrency: Vec::new(),
         scale: Outcome::Skipped("not run".into()),
         footprint: Outcome::Skipped("not run".into()),
+        metrics: Outcome::Skipped("not run".into()),
         failures: Vec::new(),
     };
     // A section that cannot run is a failure of the run, recorded and passed.
@@ -266,6 +268,18 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
     }
     if let Some((t, _)) = scaled {
         t.stop().await;
+    }
+    if on(Section::Metrics) {
+        let n = cmd.records.iter().copied().min().unwrap_or(1000);
+        let scrapes = if cmd.short { 10 } else { 100 };
+        step(&format!("metrics: {scrapes} scrapes at {n} snapshots"));
+        match crate::bench::metrics::run(&work, n, scrapes).await {
+            Ok(rows) => report.metrics = Outcome::Done(rows),
+            Err(e) => {
+                report.metrics = Outcome::Skipped(format!("failed: {e:#}"));
+                failed("metrics", e);
+            }
+        }
     }
 
     report.failures = failures;
