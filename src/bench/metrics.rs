@@ -68,10 +68,11 @@ async fn one(
             invalid: false,
         });
     }
-    let quota = QuotaEngine::new(store.clone(), QuotaConfig::default(), system_clock());
-    quota
-        .reserve("bench-scale", &[("snapshots".to_string(), 1)].into())
+    let hard = [("snapshots".to_string(), -1)].into();
+    store
+        .set_quota_limits("bench-scale", &crate::records::LvsQuotaSpec { hard })
         .await?;
+    let quota = QuotaEngine::new(store.clone(), QuotaConfig::default(), system_clock());
     let metrics = Metrics::new();
     metrics.add_source(Arc::new(StoreSource::new(store, quota)));
     metrics.add_source(Arc::new(NodeSource::new(Arc::new(RwLock::new(fill)))));
