@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use super::executor::Executor;
 use crate::lvm::{ErrorKind, LvInfo, VgInfo, max_cow_bytes};
-use crate::records::{FailureCode, Operation, SnapshotState};
-use crate::store::{Kind, Phase, SnapshotFilter, SnapshotRecord, modify};
+use crate::records::{FailureCode, SnapshotState};
+use crate::store::{Kind, Phase, SnapshotFilter, SnapshotRecord};
 
 /// A thin pool's fill.
 #[derive(Debug, Clone, PartialEq)]
@@ -215,32 +215,9 @@ impl Executor {
             "LVM invalidated snapshot {}/{}: its copy-on-write area ({} bytes) overflowed; the snapshot's data is lost (delete it)",
             r.spec.vg, lv.name, lv.size_bytes
         );
-        let m = msg.clone();
-        let marked = self
-            .store
-            .modify_snapshot(
-                &r.name,
-                modify(move |s: &mut SnapshotRecord| {
-                    if s.status.life.status == SnapshotState::Available && !s.status.life.deleted {
-                        s.status.life.status = SnapshotState::Error;
-                        s.status.ready_to_use = false;
-                        s.status
-                            .life
-                            .fail(Operation::Check, FailureCode::Internal, m.clone());
-                    }
-                    Ok(())
-                }),
-            )
-            .await;
-        match marked {
-            Ok(Some(s)) if s.status.life.status == SnapshotState::Error => {
-                self.notify(Kind::Snapshot, &r.name, Phase::SnapshotInvalidated, msg)
-                    .await;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(snapshot = %r.name, error = %e, "cannot mark an invalidated snapshot")
-            }
+        if self.fail_check(r, FailureCode::Internal, msg.clone()).await {
+            self.notify(Kind::Snapshot, &r.name, Phase::SnapshotInvalidated, msg)
+                .await;
         }
     }
 }

@@ -91,7 +91,7 @@ impl Executor {
         for v in volumes.iter().filter(|v| mine(&v.spec.vg)) {
             if v.status.life.status == VolumeState::Available
                 && !present.contains(v.spec.lv_name.as_str())
-                && self.mark_vanished(v).await
+                && self.fail_check(v, FailureCode::NotFound, vanished(v)).await
             {
                 out.vanished.push(v.name.clone());
             }
@@ -99,7 +99,7 @@ impl Executor {
         for s in snapshots.iter().filter(|s| mine(&s.spec.vg)) {
             if s.status.life.status == SnapshotState::Available
                 && !present.contains(s.spec.lv_name.as_str())
-                && self.mark_vanished(s).await
+                && self.fail_check(s, FailureCode::NotFound, vanished(s)).await
             {
                 out.vanished.push(s.name.clone());
             }
@@ -125,17 +125,23 @@ impl Executor {
         Ok(out)
     }
 
-    /// `available` → `error` (NOT_FOUND, the node's check) if still so.
-    async fn mark_vanished<R: Tracked>(&self, r: &R) -> bool {
-        let msg = format!("LV {}/{} vanished", r.vg(), r.lv_name());
+    /// `available` → `error` with `code` and `msg` (a failure the node's
+    /// check found: the LV vanished, LVM invalidated a snapshot) if still
+    /// so. Returns whether this call marked it.
+    pub(super) async fn fail_check<R: Tracked>(
+        &self,
+        r: &R,
+        code: FailureCode,
+        msg: String,
+    ) -> bool {
+        let why = msg.clone();
         let marked = R::modify(
             self.store.as_ref(),
             r.id(),
             modify(move |r: &mut R| {
                 if r.life().status == R::State::AVAILABLE && !r.life().deleted {
                     r.set_error();
-                    r.life_mut()
-                        .fail(Operation::Check, FailureCode::NotFound, &msg);
+                    r.life_mut().fail(Operation::Check, code, &msg);
                 }
                 Ok(())
             }),
@@ -143,12 +149,12 @@ impl Executor {
         .await;
         match marked {
             Ok(Some(m)) if m.life().status == R::State::ERROR => {
-                tracing::error!(kind = R::KIND.as_str(), record = %r.id(), lv = r.lv_name(), "the record's LV vanished: marked error");
+                tracing::error!(kind = R::KIND.as_str(), record = %r.id(), lv = r.lv_name(), reason = %why, "marked error");
                 true
             }
             Ok(_) => false,
             Err(e) => {
-                tracing::warn!(record = %r.id(), error = %e, "cannot mark a record whose LV vanished");
+                tracing::warn!(record = %r.id(), error = %e, reason = %why, "cannot mark a record error");
                 false
             }
         }
@@ -218,4 +224,8 @@ impl Executor {
             }
         }
     }
+}
+
+fn vanished<R: Tracked>(r: &R) -> String {
+    format!("LV {}/{} vanished", r.vg(), r.lv_name())
 }
