@@ -17,7 +17,7 @@ use crate::store::{
     EventSink, Kind, LogOnly, Phase, Record, SnapshotFilter, Store, StoreError, VolumeFilter,
 };
 
-use super::fill::{FillMemory, FillState};
+use super::fill_report::{FillMemory, FillState};
 use super::host::Host;
 
 /// What the executor manages.

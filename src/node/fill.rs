@@ -8,58 +8,14 @@
 //!   volume size); no room in the VG: an Event, once, and the metric;
 //! - marks `error` the record of a snapshot LVM invalidated (its COW area
 //!   overflowed: the data is gone), with an Event.
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::executor::Executor;
-use crate::lvm::{ErrorKind, LvInfo, VgInfo, max_cow_bytes};
+use super::fill_report::{FillReport, FillState, PoolFill, SnapshotFill};
+use crate::lvm::{ErrorKind, LvInfo, max_cow_bytes};
 use crate::records::{FailureCode, SnapshotState};
 use crate::store::{Kind, Phase, SnapshotFilter, SnapshotRecord};
-
-/// A thin pool's fill.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PoolFill {
-    pub name: String,
-    pub data_percent: Option<f64>,
-    pub metadata_percent: Option<f64>,
-}
-
-/// A thick snapshot's fill (LVs tagged with a record id only).
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnapshotFill {
-    pub id: String,
-    pub lv: String,
-    pub cow_used_percent: Option<f64>,
-    pub cow_size_bytes: u64,
-    pub invalid: bool,
-}
-
-/// What the node last read, for the metrics.
-#[derive(Debug, Clone, Default)]
-pub struct FillReport {
-    pub vg_name: String,
-    /// From the last capacity report (`vgs`).
-    pub vg: Option<VgInfo>,
-    /// When the last `lvs` succeeded.
-    pub refreshed: Option<Instant>,
-    pub thin_pools: Vec<PoolFill>,
-    pub snapshots: Vec<SnapshotFill>,
-    /// LVs tagged by lvsnap that no record claims, at the last settle.
-    pub orphans: Option<usize>,
-    /// Autoextend outcomes since start: `extended`, `no_space`, `failed`.
-    pub autoextend: BTreeMap<&'static str, u64>,
-}
-
-/// The report, shared by the node and the metrics.
-pub type FillState = Arc<RwLock<FillReport>>;
-
-/// The fill watch's own memory: snapshots already warned about (one Event
-/// per snapshot until an extension succeeds).
-#[derive(Debug, Default)]
-pub(super) struct FillMemory {
-    warned: Mutex<HashSet<String>>,
-}
 
 impl Executor {
     /// The shared fill report.

@@ -6,6 +6,7 @@ mod copy;
 pub mod data;
 mod executor;
 mod fill;
+mod fill_report;
 pub mod host;
 mod record;
 mod settle;
@@ -14,7 +15,7 @@ mod volumes;
 
 pub use data::{Access, DataPath, Stats};
 pub use executor::{Executor, NodeSettings, WorkError};
-pub use fill::{FillReport, FillState, PoolFill, SnapshotFill};
+pub use fill_report::{FillReport, FillState, PoolFill, SnapshotFill};
 pub use host::{Host, NodeError};
 pub use settle::{SettleError, Settled};
 

@@ -3,25 +3,14 @@
 //! stored fields keep the names records always had (`status`, `progress`,
 //! `errorCode`, `errorMessage`, `deleted`, `deletedAt`; `createdAt`, which
 //! snapshots stored as `creationTime`, is still read under that name).
-use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::conditions::Condition;
+use super::conditions::{self, Condition};
 use super::failure::{FailureCode, Operation};
 use super::state::{IllegalTransition, SnapshotState, VolumeState};
-
-/// Now, RFC 3339 with nanoseconds: every timestamp a record carries.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
-/// Parses a record timestamp; `None` when absent or malformed.
-pub fn parse_time(t: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(t?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+use super::time::{now_rfc3339, parse_time};
+use chrono::{DateTime, Utc};
 
 /// A status machine the lifecycle block runs (Cinder's volume and snapshot
 /// statuses).
@@ -235,6 +224,27 @@ impl<S: LifeState> Lifecycle<S> {
     }
 }
 
+impl<S: LifeState> Lifecycle<S> {
+    /// The `Ready` condition for the current status (see `conditions`).
+    pub fn ready_condition(&self) -> Condition {
+        let ready = !self.deleted && self.status.is_ready();
+        let message = match (&self.error_message, ready) {
+            (Some(m), _) if self.error_code.is_some() => m.clone(),
+            (_, true) => self.status.as_str().to_string(),
+            (_, false) if self.status == S::CREATING => {
+                format!("creating: {}", self.progress)
+            }
+            (_, false) => self.status.as_str().to_string(),
+        };
+        conditions::ready(&self.conditions, ready, self.status.as_str(), message)
+    }
+
+    /// The conditions to write: `Ready` derived now, others kept.
+    pub fn current_conditions(&self) -> Vec<Condition> {
+        conditions::with_ready(self.ready_condition(), &self.conditions)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,5 +280,67 @@ mod tests {
         l.mark_deleted();
         assert_eq!(l.status, VolumeState::Deleted);
         assert!(l.deleted && l.deleted_at.is_some());
+    }
+}
+
+#[cfg(test)]
+mod condition_tests {
+    use super::*;
+    use crate::records::{FailureCode, SnapshotState, VolumeState};
+
+    fn ready(v: &serde_json::Value) -> (String, String, String) {
+        let c = &v["conditions"][0];
+        assert_eq!(c["type"], "Ready");
+        (
+            c["status"].as_str().unwrap().into(),
+            c["reason"].as_str().unwrap().into(),
+            c["lastTransitionTime"].as_str().unwrap().into(),
+        )
+    }
+
+    #[test]
+    fn ready_follows_the_status_and_keeps_its_transition_time() {
+        let mut l = Lifecycle::<SnapshotState>::creating();
+        let v = serde_json::to_value(&l).unwrap();
+        let (status, reason, t0) = ready(&v);
+        assert_eq!((status.as_str(), reason.as_str()), ("False", "Creating"));
+        assert_eq!(v["conditions"][0]["message"], "creating: 0%");
+        // Read back, still creating: the same transition time.
+        l = serde_json::from_value(v).unwrap();
+        l.progress = "50%".into();
+        let v = serde_json::to_value(&l).unwrap();
+        assert_eq!(ready(&v).2, t0);
+        l = serde_json::from_value(v).unwrap();
+        l.status = SnapshotState::Available;
+        let v = serde_json::to_value(&l).unwrap();
+        let (status, reason, t1) = ready(&v);
+        assert_eq!((status.as_str(), reason.as_str()), ("True", "Available"));
+        assert!(t1 >= t0);
+        l = serde_json::from_value(v).unwrap();
+        l.status = SnapshotState::Error;
+        l.fail(
+            crate::records::Operation::Check,
+            FailureCode::Internal,
+            "overflowed",
+        );
+        let v = serde_json::to_value(&l).unwrap();
+        assert_eq!(ready(&v).0, "False");
+        assert_eq!(v["conditions"][0]["message"], "overflowed");
+        // Every field survives a round trip.
+        let back: Lifecycle<SnapshotState> = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), v);
+    }
+
+    #[test]
+    fn volumes_in_use_and_extending_are_ready() {
+        for (s, want) in [
+            (VolumeState::InUse, "True"),
+            (VolumeState::Extending, "True"),
+            (VolumeState::ErrorDeleting, "False"),
+        ] {
+            let mut l = Lifecycle::<VolumeState>::creating();
+            l.status = s;
+            assert_eq!(l.ready_condition().status, want, "{s:?}");
+        }
     }
 }

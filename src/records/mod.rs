@@ -4,6 +4,7 @@ mod conditions;
 mod failure;
 mod lifecycle;
 mod state;
+mod time;
 mod types;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -12,8 +13,9 @@ use kube::CustomResourceExt;
 pub use autoextend::Autoextend;
 pub use conditions::{Condition, READY};
 pub use failure::{FailureCode, Operation};
-pub use lifecycle::{LifeState, Lifecycle, now_rfc3339, parse_time};
+pub use lifecycle::{LifeState, Lifecycle};
 pub use state::{IllegalTransition, SnapshotState, VolumeState};
+pub use time::{now_rfc3339, parse_time};
 pub use types::{
     LvsNode, LvsNodeSpec, LvsNodeStatus, LvsQuota, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshot,
     LvsSnapshotSpec, LvsSnapshotStatus, LvsVolume, LvsVolumeSpec, LvsVolumeStatus,
