@@ -14,6 +14,15 @@ Subcommands (each exits non-zero with one line per problem):
                              that must agree
   flags RENDERED LVSNAP_BIN  every --flag passed to an lvsnap container appears in
                              `lvsnap [<subcommand>] --help`
+  rbac RENDERED REQUIRED     the ClusterRoles and Roles bound to each ServiceAccount
+                             grant every (apiGroup, resource, verb) that REQUIRED
+                             (deploy/helm/rbac-required.yaml) lists for the
+                             containers running as it, and nothing more; the
+                             sidecars run the tags their rules were read from
+  rbac-mutants RENDERED REQUIRED
+                             the rbac check run on broken copies of RENDERED
+                             (a verb taken away, a rule added, an older sidecar,
+                             a Role missing): each must fail with its problem
 """
 import collections
 import copy
@@ -33,9 +42,9 @@ LVSNAP_GROUP = "lvsnap.io"
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # The sidecars and the major version each must stay on.
 SIDECARS = {
-    "registry.k8s.io/sig-storage/csi-provisioner": "v5.",
+    "registry.k8s.io/sig-storage/csi-provisioner": "v6.",
     "registry.k8s.io/sig-storage/csi-snapshotter": "v8.",
-    "registry.k8s.io/sig-storage/csi-resizer": "v1.",
+    "registry.k8s.io/sig-storage/csi-resizer": "v2.",
     "registry.k8s.io/sig-storage/livenessprobe": "v2.",
     "registry.k8s.io/sig-storage/csi-node-driver-registrar": "v2.",
 }
@@ -441,12 +450,181 @@ def cmd_flags(rendered, binary):
     return 1 if problems else 0
 
 
+# ---------------------------------------------------------------- rbac
+
+def triples(rule):
+    """(apiGroup, resource, verb) a rule grants. A rule narrowed by
+    resourceNames grants no list, watch or create of the kind: it counts for
+    nothing here; nonResourceURLs are not API objects."""
+    if rule.get("resourceNames") or not rule.get("resources"):
+        return set()
+    return {(g, r, v) for g in rule.get("apiGroups") or [] for r in rule["resources"] for v in rule.get("verbs") or []}
+
+
+def required_triples(entries, where):
+    out = set()
+    for entry in entries or []:
+        if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[2], list)):
+            raise SystemExit("  FAIL %s: %r is not [apiGroup, resource, [verbs]]" % (where, entry))
+        group, resource, verbs = entry
+        for x in [group, resource] + verbs:
+            if not isinstance(x, str) or "*" in x:
+                raise SystemExit("  FAIL %s: %r: names and verbs only, no wildcard" % (where, entry))
+        out |= {(group, resource, v) for v in verbs}
+    return out
+
+
+def fmt(t):
+    return "%s/%s %s" % (t[0] or "core", t[1], t[2])
+
+
+def cmd_rbac(rendered, required_path):
+    objs = load(rendered)
+    with open(required_path) as f:
+        components = yaml.safe_load(f)["components"]
+    by_kind = collections.defaultdict(list)
+    for o in objs:
+        by_kind[o["kind"]].append(o)
+    problems = []
+
+    # The ServiceAccounts the pods run as, and the release namespace.
+    sa_of = {}
+    for role, kind in (("controller", "Deployment"), ("node", "DaemonSet")):
+        for o in by_kind[kind]:
+            sa_of[role] = (o["metadata"]["namespace"], containers(o)[0].get("serviceAccountName"))
+    images = {}
+    snapshotter_args = []
+    for o in by_kind["Deployment"] + by_kind["DaemonSet"]:
+        for c in containers(o)[1]:
+            repo, _, tag = c["image"].rpartition(":")
+            images.setdefault(repo, set()).add(tag)
+            if c["name"] == "csi-snapshotter":
+                snapshotter_args += c.get("args") or []
+    group_snapshots = "--feature-gates=CSIVolumeGroupSnapshot=true" in snapshotter_args
+
+    # What the rendered roles grant each ServiceAccount.
+    roles = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+             for o in by_kind["ClusterRole"] + by_kind["Role"]}
+    granted = collections.defaultdict(lambda: {"cluster": set(), "namespace": set()})
+    for b in by_kind["ClusterRoleBinding"] + by_kind["RoleBinding"]:
+        ref = b["roleRef"]
+        role = roles.get((ref["kind"], "" if ref["kind"] == "ClusterRole" else b["metadata"]["namespace"], ref["name"]))
+        if role is None:
+            continue  # the policy stage reports it
+        grants = set()
+        for rule in role.get("rules") or []:
+            grants |= triples(rule)
+        for sub in b.get("subjects") or []:
+            if sub.get("kind") != "ServiceAccount":
+                continue
+            key = (sub.get("namespace", ""), sub["name"])
+            if b["kind"] == "ClusterRoleBinding":
+                granted[key]["cluster"] |= grants
+            elif b["metadata"]["namespace"] == key[0]:
+                granted[key]["namespace"] |= grants
+
+    need = collections.defaultdict(lambda: {"cluster": set(), "namespace": set()})
+    for name, comp in components.items():
+        sas = comp.get("serviceAccount")
+        sas = sas if isinstance(sas, list) else [sas]
+        image = comp.get("image")
+        if image:
+            tags = images.get(image)
+            if not tags:
+                problems.append("%s: no container runs %s" % (name, image))
+            elif tags != {comp["tag"]}:
+                problems.append("%s: the chart runs %s:%s, its rules were read from %s: read that release's deploy/ RBAC again"
+                                % (name, image, ",".join(sorted(tags)), comp["tag"]))
+        cluster = required_triples(comp.get("cluster"), name + ".cluster")
+        groups = required_triples(comp.get("clusterWithGroupSnapshots"), name + ".clusterWithGroupSnapshots")
+        if group_snapshots:
+            cluster |= groups
+        namespace = required_triples(comp.get("namespace"), name + ".namespace")
+        for sa_role in sas:
+            if sa_role not in sa_of:
+                problems.append("%s: no pod runs as the %s ServiceAccount" % (name, sa_role))
+                continue
+            key = sa_of[sa_role]
+            have = granted[key]
+            for t in sorted(cluster - have["cluster"]):
+                problems.append("%s (%s/%s): no ClusterRole grants %s" % (name, key[0], key[1], fmt(t)))
+            for t in sorted(namespace - have["cluster"] - have["namespace"]):
+                problems.append("%s (%s/%s): nothing grants %s in namespace %s" % (name, key[0], key[1], fmt(t), key[0]))
+            need[key]["cluster"] |= cluster
+            need[key]["namespace"] |= namespace
+            version = " %s" % comp["tag"] if image else ""
+            print("  %-22s %-10s %3d cluster-wide, %2d in the namespace%s" % (
+                name + version, sa_role, len(cluster), len(namespace), " (with group snapshots)" if groups and group_snapshots else ""))
+    # Nothing granted that no container asks for.
+    for key, have in sorted(granted.items()):
+        for t in sorted(have["cluster"] - need[key]["cluster"] - need[key]["namespace"]):
+            problems.append("%s/%s: granted %s, which no component of deploy/helm/rbac-required.yaml needs" % (key[0], key[1], fmt(t)))
+        for t in sorted(have["namespace"] - need[key]["namespace"] - need[key]["cluster"]):
+            problems.append("%s/%s: granted %s in its namespace, which no component needs" % (key[0], key[1], fmt(t)))
+    for p in problems:
+        print("  FAIL %s" % p)
+    if not problems:
+        print("  every ServiceAccount has exactly what its containers' releases ask for")
+    return 1 if problems else 0
+
+
+def cmd_rbac_mutants(rendered, required_path):
+    """The rbac check must notice what it exists for: each mutant of the
+    rendered chart must FAIL with the problem it plants."""
+    import contextlib
+    import io
+    import tempfile
+
+    def provisioner_role(objs):
+        return next(o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"].endswith("-provisioner"))
+
+    def drop_volumesnapshots_update(objs):
+        for rule in provisioner_role(objs)["rules"]:
+            if "volumesnapshots" in rule["resources"]:
+                rule["verbs"] = [v for v in rule["verbs"] if v != "update"]
+        return "no ClusterRole grants snapshot.storage.k8s.io/volumesnapshots update"
+
+    def grant_secrets(objs):
+        provisioner_role(objs)["rules"].append({"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]})
+        return "granted core/secrets get, which no component"
+
+    def older_provisioner(objs):
+        for o in objs:
+            for c in containers(o)[1] if o["kind"] == "Deployment" else []:
+                if c["name"] == "csi-provisioner":
+                    c["image"] = c["image"].rsplit(":", 1)[0] + ":v6.2.0"
+        return "the chart runs registry.k8s.io/sig-storage/csi-provisioner:v6.2.0"
+
+    def no_lease_role(objs):
+        objs[:] = [o for o in objs if not (o["kind"] == "Role" and o["metadata"]["name"].endswith("-leader-election"))]
+        return "nothing grants coordination.k8s.io/leases delete"
+
+    failed = 0
+    for mutate in (drop_volumesnapshots_update, grant_secrets, older_provisioner, no_lease_role):
+        objs = load(rendered)
+        want = mutate(objs)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump_all(objs, f)
+            f.flush()
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                rc = cmd_rbac(f.name, required_path)
+        if rc != 0 and want in out.getvalue():
+            print("  ok   %s: reported (%s)" % (mutate.__name__, want))
+        else:
+            print("  FAIL %s: not reported as %r:" % (mutate.__name__, want))
+            print(out.getvalue())
+            failed = 1
+    return failed
+
+
 def main(argv):
     if len(argv) < 2:
         print(__doc__)
         return 2
     cmd, rest = argv[1], argv[2:]
-    table = {"split": (cmd_split, 2), "crd-kinds": (cmd_crd_kinds, 2), "policy": (cmd_policy, 1), "flags": (cmd_flags, 2)}
+    table = {"split": (cmd_split, 2), "crd-kinds": (cmd_crd_kinds, 2), "policy": (cmd_policy, 1), "flags": (cmd_flags, 2),
+             "rbac": (cmd_rbac, 2), "rbac-mutants": (cmd_rbac_mutants, 2)}
     if cmd not in table or len(rest) != table[cmd][1]:
         print(__doc__)
         return 2
