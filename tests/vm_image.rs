@@ -399,6 +399,9 @@ async fn the_images_node_runs_the_hosts_lvm2_through_the_charts_nsenter_prefix()
     );
 
     let cluster = Cluster::start().await;
+    // The node exists in Kubernetes (for a deleted Node object the deletes
+    // below would finish without removing the LVs).
+    cluster.http.api.create_node("vm-node", &[]).expect("Node");
     let kubeconfig = format!("{}:/etc/lvsnap/kubeconfig", cluster.kubeconfig.display());
     let state = tempfile::tempdir().unwrap();
     node_opts.extend([
