@@ -7,7 +7,7 @@ use super::render::{emit, properties, table};
 use super::{Backend, IdArgs, ListArgs};
 use crate::quota::gib_ceil;
 use crate::records::LifeState;
-use crate::store::{SnapshotFilter, SnapshotRecord, VolumeFilter, VolumeRecord};
+use crate::store::{Record, SnapshotFilter, SnapshotRecord, VolumeFilter, VolumeRecord};
 
 /// A record as JSON/YAML: its id, spec and status (not the store's version).
 #[derive(Serialize)]
@@ -38,28 +38,15 @@ pub(super) async fn snapshot_list(a: &ListArgs) -> anyhow::Result<String> {
         .into_iter()
         .filter(|s| keep(a, s.status.life.status))
         .collect();
-    let views: Vec<_> = records
-        .iter()
-        .map(|r| View {
-            id: &r.name,
-            spec: &r.spec,
-            status: &r.status,
-        })
-        .collect();
-    emit(a.backend.output, &views, || {
-        let rows: Vec<Vec<String>> = records
-            .iter()
-            .map(|s| {
-                vec![
-                    s.name.clone(),
-                    s.spec.source_volume_id.clone(),
-                    s.status.life.status.as_str().to_string(),
-                    s.spec.display_name.clone(),
-                    s.spec.volume_size.to_string(),
-                ]
-            })
-            .collect();
-        table(&["ID", "Volume ID", "Status", "Name", "Size"], &rows)
+    let header = ["ID", "Volume ID", "Status", "Name", "Size"];
+    list(a, &records, &header, |s| {
+        vec![
+            s.name.clone(),
+            s.spec.source_volume_id.clone(),
+            s.status.life.status.as_str().to_string(),
+            s.spec.display_name.clone(),
+            s.spec.volume_size.to_string(),
+        ]
     })
 }
 
@@ -76,6 +63,35 @@ pub(super) async fn volume_list(a: &ListArgs) -> anyhow::Result<String> {
         .into_iter()
         .filter(|v| keep(a, v.status.life.status))
         .collect();
+    let header = [
+        "ID",
+        "Status",
+        "Name",
+        "Size",
+        "Volume Type",
+        "Project",
+        "Node",
+    ];
+    list(a, &records, &header, |v| {
+        vec![
+            v.name.clone(),
+            v.status.life.status.as_str().to_string(),
+            v.spec.display_name.clone(),
+            gib_ceil(v.spec.size_bytes).to_string(),
+            v.spec.volume_type.clone(),
+            v.spec.project.clone(),
+            v.spec.node.clone(),
+        ]
+    })
+}
+
+/// Records as a table (`header`, a row each) or as JSON/YAML views.
+fn list<S: Serialize, T: Serialize>(
+    a: &ListArgs,
+    records: &[Record<S, T>],
+    header: &[&str],
+    row: impl Fn(&Record<S, T>) -> Vec<String>,
+) -> anyhow::Result<String> {
     let views: Vec<_> = records
         .iter()
         .map(|r| View {
@@ -85,32 +101,8 @@ pub(super) async fn volume_list(a: &ListArgs) -> anyhow::Result<String> {
         })
         .collect();
     emit(a.backend.output, &views, || {
-        let rows: Vec<Vec<String>> = records
-            .iter()
-            .map(|v| {
-                vec![
-                    v.name.clone(),
-                    v.status.life.status.as_str().to_string(),
-                    v.spec.display_name.clone(),
-                    gib_ceil(v.spec.size_bytes).to_string(),
-                    v.spec.volume_type.clone(),
-                    v.spec.project.clone(),
-                    v.spec.node.clone(),
-                ]
-            })
-            .collect();
-        table(
-            &[
-                "ID",
-                "Status",
-                "Name",
-                "Size",
-                "Volume Type",
-                "Project",
-                "Node",
-            ],
-            &rows,
-        )
+        let rows: Vec<Vec<String>> = records.iter().map(&row).collect();
+        table(header, &rows)
     })
 }
 
