@@ -5,7 +5,8 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::proto::v1::{
-    controller_client::ControllerClient, identity_client::IdentityClient, node_client::NodeClient,
+    controller_client::ControllerClient, group_controller_client::GroupControllerClient,
+    identity_client::IdentityClient, node_client::NodeClient,
 };
 
 /// Opens a gRPC channel to the CSI server listening on `socket`.
@@ -23,11 +24,12 @@ pub async fn connect(socket: &Path) -> Result<Channel, tonic::transport::Error> 
         .await
 }
 
-/// The three CSI clients on one channel.
+/// The CSI clients on one channel.
 #[derive(Clone)]
 pub struct CsiClients {
     pub identity: IdentityClient<Channel>,
     pub controller: ControllerClient<Channel>,
+    pub group: GroupControllerClient<Channel>,
     pub node: NodeClient<Channel>,
 }
 
@@ -37,6 +39,7 @@ impl CsiClients {
         Ok(Self {
             identity: IdentityClient::new(channel.clone()),
             controller: ControllerClient::new(channel.clone()),
+            group: GroupControllerClient::new(channel.clone()),
             node: NodeClient::new(channel),
         })
     }

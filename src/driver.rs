@@ -11,13 +11,14 @@ use futures::future::BoxFuture;
 use crate::config::Mode;
 use crate::controller::{Controller, ControllerConfig};
 use crate::csi::identity::ReadinessCheck;
-use crate::csi::{ControllerService, IdentityService, NodeService};
+use crate::csi::{ControllerService, GroupControllerService, IdentityService, NodeService};
 use crate::failpoint::Failpoints;
 use crate::lvm::Lvm;
 use crate::metrics::rpc::CsiRouter;
 use crate::metrics::{Metrics, NodeSource, RpcLayer, StoreSource};
 use crate::node::{DataPath, Executor, Host, NodeSettings};
 use crate::proto::v1::controller_server::ControllerServer;
+use crate::proto::v1::group_controller_server::GroupControllerServer;
 use crate::proto::v1::identity_server::IdentityServer;
 use crate::proto::v1::node_server::NodeServer;
 use crate::quota::{Clock, QuotaConfig, QuotaEngine, system_clock};
@@ -153,6 +154,7 @@ impl DriverBuilder {
                 )));
             }
             router_services.controller = Some(ControllerService::new(c.clone()));
+            router_services.group = Some(GroupControllerService::new(c.clone()));
             controller = Some(c);
         }
         for (name, check) in self.checks {
@@ -166,6 +168,9 @@ impl DriverBuilder {
         }
         if let Some(c) = router_services.controller {
             router = router.add_service(ControllerServer::new(c));
+        }
+        if let Some(g) = router_services.group {
+            router = router.add_service(GroupControllerServer::new(g));
         }
         Driver {
             router,
@@ -181,6 +186,7 @@ impl DriverBuilder {
 struct Services {
     node: Option<NodeService>,
     controller: Option<ControllerService>,
+    group: Option<GroupControllerService>,
 }
 
 /// Probe's check of the node's volume group.

@@ -24,8 +24,17 @@ pub mod points {
     pub const NODE_AFTER_RELEASE: &str = "node-after-release";
     /// Node: record marked deleted, the release not yet forgotten.
     pub const NODE_AFTER_DELETED: &str = "node-after-deleted";
+    /// Controller: the group's one reservation made, no record written yet.
+    pub const GROUP_AFTER_RESERVE: &str = "group-after-reserve";
+    /// Controller: group and member records written, not committed or
+    /// dispatched yet.
+    pub const GROUP_AFTER_RECORD: &str = "group-after-record";
+    /// Node: every member frozen, nothing cut yet.
+    pub const GROUP_AFTER_FREEZE: &str = "group-after-freeze";
+    /// Node: the first member cut, the others not, all still frozen.
+    pub const GROUP_AFTER_FIRST_CUT: &str = "group-after-first-cut";
 
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 13] = [
         SNAPSHOT_AFTER_RESERVE,
         SNAPSHOT_AFTER_RECORD,
         VOLUME_AFTER_RESERVE,
@@ -35,6 +44,10 @@ pub mod points {
         NODE_AFTER_LVREMOVE,
         NODE_AFTER_RELEASE,
         NODE_AFTER_DELETED,
+        GROUP_AFTER_RESERVE,
+        GROUP_AFTER_RECORD,
+        GROUP_AFTER_FREEZE,
+        GROUP_AFTER_FIRST_CUT,
     ];
 }
 

@@ -13,8 +13,8 @@ use lvsnap::lvm::{Lvm, LvmConfig};
 use lvsnap::node::{Executor, NodeSettings};
 use lvsnap::records::{FailureCode, Operation, SnapshotState, VolumeState};
 use lvsnap::store::{
-    Change, Kind, Modify, NodeRecord, Phase, QuotaRecord, QuotaUpdate, SnapshotFilter,
-    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
+    Change, GroupSnapshotFilter, GroupSnapshotRecord, Kind, Modify, NodeRecord, Phase, QuotaRecord,
+    QuotaUpdate, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
 };
 use tokio::sync::broadcast;
 
@@ -111,6 +111,45 @@ impl Store for Flaky {
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
         self.inner.purge_snapshot(id).await
+    }
+    async fn insert_group_snapshot(
+        &self,
+        r: &GroupSnapshotRecord,
+    ) -> Result<GroupSnapshotRecord, StoreError> {
+        self.inner.insert_group_snapshot(r).await
+    }
+    async fn get_group_snapshot(
+        &self,
+        id: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.inner.get_group_snapshot(id).await
+    }
+    async fn find_group_snapshot(
+        &self,
+        n: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.inner.find_group_snapshot(n).await
+    }
+    async fn list_group_snapshots(
+        &self,
+        f: &GroupSnapshotFilter,
+        a: Option<&str>,
+        l: usize,
+    ) -> Result<Vec<GroupSnapshotRecord>, StoreError> {
+        if self.failing() {
+            return Err(self.refusal());
+        }
+        self.inner.list_group_snapshots(f, a, l).await
+    }
+    async fn modify_group_snapshot(
+        &self,
+        id: &str,
+        f: Modify<GroupSnapshotRecord>,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.inner.modify_group_snapshot(id, f).await
+    }
+    async fn purge_group_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.purge_group_snapshot(id).await
     }
     async fn get_quota(&self, p: &str) -> Result<Option<QuotaRecord>, StoreError> {
         self.inner.get_quota(p).await

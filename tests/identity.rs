@@ -51,7 +51,8 @@ async fn controller_mode_answers_identity_and_stops_on_sigterm() {
         services,
         vec![
             Type::ControllerService as i32,
-            Type::VolumeAccessibilityConstraints as i32
+            Type::VolumeAccessibilityConstraints as i32,
+            Type::GroupControllerService as i32,
         ]
     );
 

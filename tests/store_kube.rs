@@ -35,6 +35,8 @@ suite!(
     quota_update_is_atomic_and_aborts_cleanly,
     nodes_upsert,
     changes_are_announced,
+    group_snapshots_are_records_like_the_others,
+    expired_reservations_claimed_by_a_group_are_committed,
 );
 
 macro_rules! quota_suite {

@@ -63,6 +63,7 @@ async fn node_and_all_in_one_answer_identity_on_a_real_vg() {
             vec![
                 Type::ControllerService as i32,
                 Type::VolumeAccessibilityConstraints as i32,
+                Type::GroupControllerService as i32,
             ]
         } else {
             vec![]

@@ -10,7 +10,9 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::config::DEFAULT_DRIVER_NAME;
-use crate::controller::storage_class::{check_snapshot_class, check_storage_class};
+use crate::controller::storage_class::{
+    check_group_snapshot_class, check_snapshot_class, check_storage_class,
+};
 
 #[derive(Debug, Args)]
 pub struct CheckClassesArgs {
@@ -63,10 +65,11 @@ pub fn run(args: CheckClassesArgs) -> anyhow::Result<()> {
                 "StorageClass" if doc.provisioner.as_deref() == Some(&args.driver_name) => {
                     check_storage_class(&doc.parameters)
                 }
-                "VolumeSnapshotClass" | "VolumeGroupSnapshotClass"
-                    if doc.driver.as_deref() == Some(&args.driver_name) =>
-                {
+                "VolumeSnapshotClass" if doc.driver.as_deref() == Some(&args.driver_name) => {
                     check_snapshot_class(&doc.parameters)
+                }
+                "VolumeGroupSnapshotClass" if doc.driver.as_deref() == Some(&args.driver_name) => {
+                    check_group_snapshot_class(&doc.parameters)
                 }
                 _ => continue,
             };

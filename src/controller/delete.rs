@@ -76,7 +76,7 @@ impl Controller {
     /// `available | error | error_deleting → deleting`, atomically; a record
     /// already `deleting` stays so. `busy` refuses records in states that
     /// cannot be deleted now (it sees the record as stored at the write).
-    async fn mark_deleting<R: Tracked>(
+    pub(super) async fn mark_deleting<R: Tracked>(
         &self,
         id: &str,
         busy: fn(&R) -> Option<ControllerError>,

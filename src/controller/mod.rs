@@ -4,6 +4,9 @@
 //! into gRPC codes.
 mod delete;
 pub mod expand;
+mod group;
+mod group_delete;
+pub mod group_params;
 mod nodes;
 pub mod params;
 mod placement;
@@ -21,6 +24,7 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use group::{CreateGroupSnapshot, GroupSnapshot, member_id};
 pub use nodes::NodeHealth;
 pub use placement::Placement;
 pub use snapshot::{CreateSnapshot, SnapshotPage};

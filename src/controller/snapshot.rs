@@ -90,17 +90,7 @@ impl Controller {
         let reservations = self.quota.reserve(&project, &deltas).await?;
         self.failpoints.hit(points::SNAPSHOT_AFTER_RESERVE)?;
 
-        let thin = volume.spec.thin_pool.is_some();
-        let cow = match (thin, p.size) {
-            (true, _) => None,
-            (false, SnapshotSize::Full) => Some(volume.spec.size_bytes),
-            (false, SnapshotSize::Percent(n)) => Some(
-                (volume.spec.size_bytes / 100)
-                    .saturating_mul(i64::from(n))
-                    .max(1),
-            ),
-            (false, SnapshotSize::Bytes(b)) => Some(i64::try_from(b).unwrap_or(i64::MAX)),
-        };
+        let cow = cow_size(&volume, p.size);
         let uuid =
             uuid::Uuid::parse_str(&id).map_err(|e| ControllerError::Internal(e.to_string()))?;
         let record: SnapshotRecord = Record::new(
@@ -194,7 +184,7 @@ impl Controller {
     }
 
     /// The source volume, checked as Cinder's `create_snapshot_in_db`.
-    async fn live_source(
+    pub(super) async fn live_source(
         &self,
         id: &str,
         require_detached: bool,
@@ -316,7 +306,22 @@ impl Controller {
             _ => Ok(r),
         }
     }
+}
 
+/// The copy-on-write area of a thick snapshot of `volume` (None: thin).
+pub(super) fn cow_size(volume: &crate::store::VolumeRecord, size: SnapshotSize) -> Option<i64> {
+    let bytes = volume.spec.size_bytes;
+    match (volume.spec.thin_pool.is_some(), size) {
+        (true, _) => None,
+        (false, SnapshotSize::Full) => Some(bytes),
+        (false, SnapshotSize::Percent(n)) => {
+            Some((bytes / 100).saturating_mul(i64::from(n)).max(1))
+        }
+        (false, SnapshotSize::Bytes(b)) => Some(i64::try_from(b).unwrap_or(i64::MAX)),
+    }
+}
+
+impl Controller {
     #[tracing::instrument(skip_all, fields(snapshot = %id))]
     pub async fn delete_snapshot(&self, id: &str) -> Result<(), ControllerError> {
         params::check_name("snapshot_id", id)?;
@@ -326,9 +331,11 @@ impl Controller {
         if r.status.life.deleted {
             return Ok(());
         }
-        if r.spec.group_snapshot_id.is_some() {
-            return Err(ControllerError::Invalid(format!(
-                "snapshot {id} belongs to a group snapshot; delete the group"
+        if let Some(group) = &r.spec.group_snapshot_id {
+            // CSI lets a plugin refuse this; Cinder does ("must not be part
+            // of a group"): the members go together, with the group.
+            return Err(ControllerError::FailedPrecondition(format!(
+                "snapshot {id} is a member of group snapshot {group}: delete the group snapshot (DeleteVolumeGroupSnapshot)"
             )));
         }
         let readers = self.readers_of(&r.spec.node, id).await?;

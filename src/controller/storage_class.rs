@@ -7,6 +7,7 @@
 //! (`pkg/utils/util.go`: `RemovePrefixedParameters`).
 use std::collections::HashMap;
 
+use super::group_params::GroupParams;
 use super::params::{Invalid, SnapshotParams, VolumeParams};
 
 const PREFIX: &str = "csi.storage.k8s.io/";
@@ -92,6 +93,12 @@ pub fn check_snapshot_class(params: &HashMap<String, String>) -> Result<(), Inva
     SnapshotParams::parse(&passed).map(|_| ())
 }
 
+/// A VolumeGroupSnapshotClass's parameters: csi-snapshotter's rules, then lvsnap's.
+pub fn check_group_snapshot_class(params: &HashMap<String, String>) -> Result<(), Invalid> {
+    let passed = strip(params, &SNAPSHOTTER_KEYS, "csi-snapshotter")?;
+    GroupParams::parse(&passed).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +129,15 @@ mod tests {
         assert!(check_storage_class(&map(&[("color", "red")])).is_err());
         assert!(check_snapshot_class(&map(&[("snapshotSize", "50%")])).is_ok());
         assert!(check_snapshot_class(&map(&[("csi.storage.k8s.io/fstype", "x")])).is_err());
+        assert!(
+            check_group_snapshot_class(&map(&[
+                ("consistency", "none"),
+                ("groupFreezeTimeout", "30s")
+            ]))
+            .is_ok()
+        );
+        assert!(check_group_snapshot_class(&map(&[("consistency", "some")])).is_err());
+        // A group class is not a snapshot class: its keys are its own.
+        assert!(check_snapshot_class(&map(&[("consistency", "none")])).is_err());
     }
 }

@@ -11,7 +11,10 @@ use super::nodes::NodeHealth;
 use super::{Controller, ControllerError, refuse};
 use crate::quota::release_key;
 use crate::records::{FailureCode, LifeState, parse_time};
-use crate::store::{Kind, Phase, SnapshotFilter, Tracked, VolumeFilter, modify};
+use crate::store::{
+    GroupSnapshotFilter, GroupSnapshotRecord, Kind, Phase, SnapshotFilter, Tracked, VolumeFilter,
+    modify,
+};
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,6 +60,41 @@ impl Controller {
             if v.status.life.failed_create_before(cutoff) && self.release_failed(&v).await {
                 released += 1;
             }
+        }
+        // A failed group holds nothing (its node rolled every member back):
+        // the record alone goes.
+        let all = GroupSnapshotFilter::default();
+        for g in self
+            .store
+            .list_group_snapshots(&all, None, usize::MAX)
+            .await?
+        {
+            if !g.status.life.failed_create_before(cutoff) {
+                continue;
+            }
+            self.store
+                .modify_group_snapshot(
+                    &g.name,
+                    modify(|r: &mut GroupSnapshotRecord| {
+                        if r.status.life.is_failed_create() {
+                            r.status.life.mark_deleted();
+                        }
+                        Ok(())
+                    }),
+                )
+                .await?;
+            let note = format!(
+                "group snapshot {} failed to be created and nobody asked for it again: its record is deleted",
+                g.name
+            );
+            self.notify(
+                Kind::GroupSnapshot,
+                &g.name,
+                Phase::FailedCreateReleased,
+                note,
+            )
+            .await;
+            released += 1;
         }
         Ok(released)
     }
@@ -133,6 +171,20 @@ impl Controller {
                 let key = release_key(Kind::Volume, &v.name);
                 self.quota.forget_release(&v.spec.project, &key).await?;
                 self.store.purge_volume(&v.name).await?;
+                purged += 1;
+            }
+        }
+        let all = GroupSnapshotFilter {
+            include_deleted: true,
+            ..Default::default()
+        };
+        for g in self
+            .store
+            .list_group_snapshots(&all, None, usize::MAX)
+            .await?
+        {
+            if g.status.life.deleted && expired(g.status.life.deleted_at.as_deref()) {
+                self.store.purge_group_snapshot(&g.name).await?;
                 purged += 1;
             }
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tonic::{Code, Status};
 
-use crate::controller::ControllerError;
+use crate::controller::{ControllerError, GroupSnapshot};
 use crate::proto::v1 as csi;
 use crate::records::FailureCode;
 use crate::store::{SnapshotRecord, StoreError, VolumeRecord};
@@ -67,6 +67,15 @@ pub(super) fn snapshot_msg(r: &SnapshotRecord) -> csi::Snapshot {
         creation_time: timestamp(&r.status.life.created_at),
         ready_to_use: r.status.ready_to_use,
         group_snapshot_id: r.spec.group_snapshot_id.clone().unwrap_or_default(),
+    }
+}
+
+pub(super) fn group_msg(g: &GroupSnapshot) -> csi::VolumeGroupSnapshot {
+    csi::VolumeGroupSnapshot {
+        group_snapshot_id: g.group.name.clone(),
+        snapshots: g.members.iter().map(snapshot_msg).collect(),
+        creation_time: timestamp(&g.group.status.life.created_at),
+        ready_to_use: g.group.status.ready_to_use,
     }
 }
 

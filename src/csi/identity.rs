@@ -46,6 +46,7 @@ impl IdentityService {
         [
             Type::ControllerService,
             Type::VolumeAccessibilityConstraints,
+            Type::GroupControllerService,
         ]
         .into_iter()
         .map(|t| PluginCapability {

@@ -3,10 +3,12 @@
 //! in one place per service.
 pub mod controller;
 mod convert;
+pub mod group;
 pub mod identity;
 pub mod node;
 
 pub use controller::ControllerService;
 pub use convert::{grpc_code, status};
+pub use group::GroupControllerService;
 pub use identity::IdentityService;
 pub use node::NodeService;

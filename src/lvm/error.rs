@@ -190,7 +190,7 @@ pub fn classify(stderr: &str) -> ErrorKind {
         "not enough free",
     ]) {
         ErrorKind::InsufficientSpace
-    } else if any(&["not found", "failed to find"]) {
+    } else if any(&["not found", "failed to find", "no such device"]) {
         ErrorKind::NotFound
     } else if any(&[" in use", "busy", "can't remove open", "is open"]) {
         ErrorKind::Busy

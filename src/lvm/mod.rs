@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 mod attr;
 mod create;
+mod dm;
 mod error;
 #[cfg(feature = "testing")]
 mod fake;
@@ -30,6 +31,7 @@ mod tests;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
 pub use create::max_cow_bytes;
+pub use dm::dm_name;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 #[cfg(feature = "testing")]
 pub use fake::{FakeCall, FakeRunner};

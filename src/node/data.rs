@@ -43,7 +43,7 @@ pub struct DataPath {
 }
 
 /// "major:minor" as mountinfo prints it.
-fn dev_string(rdev: u64) -> String {
+pub(super) fn dev_string(rdev: u64) -> String {
     let major = ((rdev >> 32) & 0xffff_f000) | ((rdev >> 8) & 0xfff);
     let minor = ((rdev >> 12) & 0xffff_ff00) | (rdev & 0xff);
     format!("{major}:{minor}")

@@ -14,7 +14,8 @@ use crate::lvm::{LvTag, Lvm};
 use crate::quota::QuotaEngine;
 use crate::records::{LvsNodeSpec, LvsNodeStatus, SnapshotState, VolumeState, now_rfc3339};
 use crate::store::{
-    EventSink, Kind, LogOnly, Phase, Record, SnapshotFilter, Store, StoreError, VolumeFilter,
+    EventSink, GroupSnapshotFilter, Kind, LogOnly, Phase, Record, SnapshotFilter, Store,
+    StoreError, VolumeFilter,
 };
 
 use super::fill_report::{FillMemory, FillState};
@@ -147,7 +148,29 @@ impl Executor {
         let mut changes = self.store.subscribe();
         self.report_capacity().await;
         let mut round = 0;
-        while self.settle().await.is_err() {
+        let mut thawed = false;
+        loop {
+            // First of all: thaw what a group cut of a previous life of this
+            // node left frozen (its records say what).
+            if !thawed {
+                match self.thaw_leftovers().await {
+                    Ok(n) => {
+                        thawed = true;
+                        if n > 0 {
+                            tracing::warn!(
+                                groups = n,
+                                "thawed what interrupted group cuts left frozen"
+                            );
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read group records to thaw what they froze; retrying")
+                    }
+                }
+            }
+            if thawed && self.settle().await.is_ok() {
+                break;
+            }
             if self.failpoints.halted() {
                 return;
             }
@@ -164,7 +187,7 @@ impl Executor {
             tokio::select! {
                 change = changes.recv() => match change {
                     Ok(c) if c.node.as_deref() == Some(self.settings.node_id.as_str())
-                        && matches!(c.kind, Kind::Volume | Kind::Snapshot) => self.spawn(c.kind, c.name),
+                        && matches!(c.kind, Kind::Volume | Kind::Snapshot | Kind::GroupSnapshot) => self.spawn(c.kind, c.name),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "missed record notifications; resyncing");
@@ -184,7 +207,7 @@ impl Executor {
     /// A change arriving while the record is being worked is not dropped:
     /// the task works it once more when done (a `deleting` seen mid-create
     /// would otherwise wait for the resync).
-    fn spawn(&self, kind: Kind, name: String) {
+    pub(super) fn spawn(&self, kind: Kind, name: String) {
         let key = (kind, name.clone());
         let fresh = match self.inflight.lock() {
             Ok(mut map) => match map.get_mut(&key) {
@@ -236,12 +259,13 @@ impl Executor {
         match kind {
             Kind::Snapshot => self.work_snapshot(id).await,
             Kind::Volume => self.work_volume(id).await,
+            Kind::GroupSnapshot => self.work_group(id).await,
             _ => Ok(()),
         }
     }
 
     /// Spawns every record of this node that has work left (`creating`,
-    /// `deleting`, `extending`).
+    /// `deleting`, `extending`; a group with something frozen).
     pub async fn resync(&self) {
         let node = Some(self.settings.node_id.clone());
         let volumes = VolumeFilter {
@@ -274,6 +298,25 @@ impl Executor {
                 )
             }) {
                 self.spawn(Kind::Snapshot, s.name);
+            }
+        }
+        let groups = GroupSnapshotFilter {
+            node: Some(self.settings.node_id.clone()),
+            ..Default::default()
+        };
+        if let Ok(groups) = self
+            .store
+            .list_group_snapshots(&groups, None, usize::MAX)
+            .await
+        {
+            for g in groups.into_iter().filter(|g| {
+                !g.status.frozen.is_empty()
+                    || matches!(
+                        g.status.life.status,
+                        SnapshotState::Creating | SnapshotState::Deleting
+                    )
+            }) {
+                self.spawn(Kind::GroupSnapshot, g.name);
             }
         }
     }

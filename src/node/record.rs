@@ -74,7 +74,7 @@ impl Executor {
     }
 
     /// After a failed create: removes LV `lv` if it carries record `id`'s tag.
-    async fn remove_partial(&self, id: &str, vg: &str, lv: &str) {
+    pub(super) async fn remove_partial(&self, id: &str, vg: &str, lv: &str) {
         let (Ok(name), Ok(tag)) = (LvName::new(lv), super::executor::tag_for(id)) else {
             return;
         };

@@ -15,6 +15,11 @@ impl Executor {
         if r.spec.node != self.settings.node_id || r.status.life.deleted {
             return Ok(());
         }
+        if r.spec.group_snapshot_id.is_some() {
+            // A member is cut and deleted by its group's work, together with
+            // the others (never by two tasks at once).
+            return Ok(());
+        }
         match r.status.life.status {
             SnapshotState::Creating => self.cut_snapshot(r).await,
             SnapshotState::Deleting => self.delete_record(r.clone(), &r.name).await,
@@ -49,7 +54,10 @@ impl Executor {
     }
 
     /// Cuts the LV; returns the origin's size when lvm reports it.
-    async fn lvcreate_snapshot(&self, r: &SnapshotRecord) -> Result<Option<i64>, Failure> {
+    pub(super) async fn lvcreate_snapshot(
+        &self,
+        r: &SnapshotRecord,
+    ) -> Result<Option<i64>, Failure> {
         let tag = tag_for(&r.name).map_err(invalid)?;
         let name = LvName::new(&r.spec.lv_name).map_err(invalid)?;
         let volume = self

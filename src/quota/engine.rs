@@ -10,7 +10,8 @@ use super::arith::{self, Deltas};
 use super::{QuotaConfig, QuotaError, gib_ceil, validate_key};
 use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 use crate::store::{
-    QuotaRecord, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
+    GroupSnapshotFilter, QuotaRecord, SnapshotFilter, SnapshotRecord, Store, StoreError,
+    VolumeFilter, VolumeRecord,
 };
 
 /// Page size when walking a project's records.
@@ -237,9 +238,20 @@ impl QuotaEngine {
         Ok(total)
     }
 
-    /// The reservation ids the project's live records claim.
+    /// The reservation ids the project's live records claim (volumes,
+    /// snapshots, and group snapshots, whose one reservation covers their
+    /// members).
     async fn claimed_reservations(&self, project: &str) -> Result<HashSet<String>, QuotaError> {
         let (volumes, snapshots) = self.live_records(project).await?;
+        let filter = GroupSnapshotFilter {
+            project: Some(project.to_string()),
+            ..Default::default()
+        };
+        let groups = self
+            .store
+            .list_group_snapshots(&filter, None, usize::MAX)
+            .await
+            .map_err(|e| QuotaError::Store(e.to_string()))?;
         Ok(volumes
             .into_iter()
             .flat_map(|v| v.spec.quota_reservations)
@@ -248,6 +260,7 @@ impl QuotaEngine {
                     .into_iter()
                     .flat_map(|s| s.spec.quota_reservations),
             )
+            .chain(groups.into_iter().flat_map(|g| g.spec.quota_reservations))
             .collect())
     }
 

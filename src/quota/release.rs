@@ -62,6 +62,17 @@ impl QuotaEngine {
         Ok(applied.load(std::sync::atomic::Ordering::SeqCst))
     }
 
+    /// Whether any of reservations `ids` is still open (neither committed
+    /// nor rolled back) in `project`.
+    pub async fn pending(&self, project: &str, ids: &[String]) -> Result<bool, QuotaError> {
+        let q = self
+            .store
+            .get_quota(project)
+            .await
+            .map_err(|e| QuotaError::Store(e.to_string()))?;
+        Ok(q.is_some_and(|q| q.status.reservations.iter().any(|r| ids.contains(&r.id))))
+    }
+
     /// Forgets the release of `key` once its record is marked deleted.
     pub async fn forget_release(&self, project: &str, key: &str) -> Result<(), QuotaError> {
         let key = key.to_string();
@@ -95,6 +106,12 @@ impl QuotaEngine {
                     (Some("snapshot"), Some(id)) => self
                         .store
                         .get_snapshot(id)
+                        .await
+                        .map_err(err)?
+                        .is_none_or(|r| r.status.life.deleted),
+                    (Some("group_snapshot"), Some(id)) => self
+                        .store
+                        .get_group_snapshot(id)
                         .await
                         .map_err(err)?
                         .is_none_or(|r| r.status.life.deleted),

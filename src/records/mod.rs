@@ -2,6 +2,7 @@
 mod autoextend;
 mod conditions;
 mod failure;
+mod group;
 mod lifecycle;
 mod state;
 mod time;
@@ -13,6 +14,7 @@ use kube::CustomResourceExt;
 pub use autoextend::Autoextend;
 pub use conditions::{Condition, READY};
 pub use failure::{FailureCode, Operation};
+pub use group::{GroupConsistency, LvsGroupSnapshot, LvsGroupSnapshotSpec, LvsGroupSnapshotStatus};
 pub use lifecycle::{LifeState, Lifecycle};
 pub use state::{IllegalTransition, SnapshotState, VolumeState};
 pub use time::{now_rfc3339, parse_time};
@@ -41,6 +43,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         LvsSnapshot::crd(),
         LvsQuota::crd(),
         LvsNode::crd(),
+        LvsGroupSnapshot::crd(),
     ]
 }
 

@@ -31,6 +31,9 @@ pub enum Phase {
     CowExtendFailed,
     /// LVM invalidated a thick snapshot (its COW area overflowed).
     SnapshotInvalidated,
+    /// Volumes a group cut left frozen (the node died mid-cut, or a thaw
+    /// failed) were thawed.
+    Thawed,
 }
 
 impl Phase {
@@ -49,6 +52,7 @@ impl Phase {
             Phase::CowExtended => "autoextend.end",
             Phase::CowExtendFailed => "autoextend.error",
             Phase::SnapshotInvalidated => "invalidated",
+            Phase::Thawed => "thaw.recovered",
         }
     }
 
@@ -67,6 +71,7 @@ impl Phase {
             Phase::CowExtended => "CowExtended",
             Phase::CowExtendFailed => "CowExtendFailed",
             Phase::SnapshotInvalidated => "SnapshotInvalidated",
+            Phase::Thawed => "ThawedAfterInterruptedCut",
         }
     }
 
@@ -78,6 +83,7 @@ impl Phase {
             Phase::FailedCreateReleased => "Release",
             Phase::CowExtended | Phase::CowExtendFailed => "Extend",
             Phase::SnapshotInvalidated => "Check",
+            Phase::Thawed => "Thaw",
             _ => "Delete",
         }
     }
@@ -91,6 +97,7 @@ impl Phase {
                 | Phase::LvAbandoned
                 | Phase::CowExtendFailed
                 | Phase::SnapshotInvalidated
+                | Phase::Thawed
         )
     }
 }

@@ -9,7 +9,7 @@ use kube::{Api, Client, Resource};
 
 use super::Kind;
 use super::events::{EventSink, RecordEvent};
-use crate::records::{LvsNode, LvsSnapshot, LvsVolume};
+use crate::records::{LvsGroupSnapshot, LvsNode, LvsSnapshot, LvsVolume};
 
 /// Publishes record events through the API server.
 pub struct KubeEvents {
@@ -48,6 +48,10 @@ impl KubeEvents {
                 .await?
                 .map(|o| o.object_ref(&())),
             Kind::Node => Api::<LvsNode>::all(self.client.clone())
+                .get_opt(id)
+                .await?
+                .map(|o| o.object_ref(&())),
+            Kind::GroupSnapshot => Api::<LvsGroupSnapshot>::all(self.client.clone())
                 .get_opt(id)
                 .await?
                 .map(|o| o.object_ref(&())),

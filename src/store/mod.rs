@@ -17,6 +17,7 @@ mod cluster;
 pub mod events;
 #[cfg(feature = "testing")]
 pub mod fake_api;
+mod group;
 mod kube;
 mod kube_client;
 mod kube_events;
@@ -28,6 +29,7 @@ pub use self::kube::{KubeStore, QUOTA_OBJECT};
 pub use cluster::{Cluster, KubeCluster, Presence, Standalone};
 pub use events::{EventSink, LogOnly, Phase, RecordEvent};
 pub use kube_client::{ClientError, USER_AGENT, kube_client, kube_config};
+pub use group::{GroupSnapshotFilter, GroupSnapshotRecord};
 pub use kube_events::KubeEvents;
 pub use sqlite::SqliteStore;
 pub use tracked::Tracked;
@@ -66,6 +68,7 @@ pub enum Kind {
     Snapshot,
     Quota,
     Node,
+    GroupSnapshot,
 }
 
 impl Kind {
@@ -75,6 +78,7 @@ impl Kind {
             Kind::Snapshot => "snapshot",
             Kind::Quota => "quota",
             Kind::Node => "node",
+            Kind::GroupSnapshot => "group_snapshot",
         }
     }
 }
@@ -211,6 +215,31 @@ pub trait Store: Send + Sync + Debug {
         f: Modify<SnapshotRecord>,
     ) -> Result<Option<SnapshotRecord>, StoreError>;
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError>;
+
+    async fn insert_group_snapshot(
+        &self,
+        record: &GroupSnapshotRecord,
+    ) -> Result<GroupSnapshotRecord, StoreError>;
+    async fn get_group_snapshot(&self, id: &str)
+    -> Result<Option<GroupSnapshotRecord>, StoreError>;
+    /// The live (not deleted) group snapshot with this CSI name.
+    async fn find_group_snapshot(
+        &self,
+        csi_name: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError>;
+    async fn list_group_snapshots(
+        &self,
+        filter: &GroupSnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupSnapshotRecord>, StoreError>;
+    /// One atomic read-modify-write of group snapshot `id` (see `modify_volume`).
+    async fn modify_group_snapshot(
+        &self,
+        id: &str,
+        f: Modify<GroupSnapshotRecord>,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError>;
+    async fn purge_group_snapshot(&self, id: &str) -> Result<(), StoreError>;
 
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError>;
     /// One atomic read-modify-write of a project's quota record.

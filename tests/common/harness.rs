@@ -140,6 +140,16 @@ impl Harness {
             for s in snaps {
                 let _ = self.executor.work(Kind::Snapshot, &s.name).await;
             }
+            let groups = self
+                .store
+                .list_group_snapshots(&Default::default(), None, usize::MAX)
+                .await
+                .expect("list");
+            for g in groups {
+                if let Err(e) = self.executor.work(Kind::GroupSnapshot, &g.name).await {
+                    eprintln!("group {}: {e}", g.name);
+                }
+            }
         }
     }
 

@@ -2,6 +2,13 @@
 //! generic over `Arc<dyn Store>`; each backend's test file instantiates it.
 #![allow(dead_code)]
 
+pub mod group;
+
+pub use group::{
+    expired_reservations_claimed_by_a_group_are_committed,
+    group_snapshots_are_records_like_the_others,
+};
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -91,6 +91,9 @@ fn split_path(p: &str) -> Result<(&str, &str), CommandOutput> {
 /// Runs one command; `argv[0]` is the program's name or path.
 pub(super) fn run(vgs: &mut BTreeMap<String, Vg>, argv: &[String]) -> CommandOutput {
     let program = argv[0].rsplit('/').next().unwrap_or_default();
+    if program == "dmsetup" {
+        return super::dm::dmsetup(vgs, &argv[1..]);
+    }
     let result = Args::parse(&argv[1..]).and_then(|args| match program {
         "vgs" => vgs_cmd(vgs, &args),
         "lvs" => lvs_cmd(vgs, &args),
@@ -175,6 +178,13 @@ fn lvcreate(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
             .get(origin)
             .ok_or_else(|| lv_not_found(vg_name, origin))?;
         match (&source.kind, size) {
+            // lvm2 sends no message to the pool for an origin someone else
+            // suspended: the new thin LV does not load.
+            (Kind::Thin { .. }, None) if source.suspended => {
+                return Err(fail(format!(
+                    "device-mapper: reload ioctl on  (254:6) failed: No data available\n  Failed to activate thin {name}."
+                )));
+            }
             (Kind::Thin { pool, .. }, None) => {
                 let kind = Kind::Thin {
                     pool: pool.clone(),
@@ -242,7 +252,12 @@ fn lvcreate(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
         open: false,
         fill: None,
         invalid: false,
+        suspended: false,
     };
+    // lvm2 resumes the origin it snapshots, also one suspended beforehand.
+    if let Some(o) = origin.and_then(|o| vg.lvs.get_mut(o)) {
+        o.suspended = false;
+    }
     vg.lvs.insert(name.to_string(), lv);
     Ok(CommandOutput::ok(format!(
         "  Logical volume \"{name}\" created.\n"

@@ -15,12 +15,13 @@ use async_trait::async_trait;
 use super::{CommandOutput, CommandRunner, RunError};
 
 mod commands;
+mod dm;
 mod model;
 
 use model::Vg;
 
-const PROGRAMS: [&str; 7] = [
-    "vgs", "lvs", "lvcreate", "lvremove", "lvextend", "lvchange", "lvm",
+const PROGRAMS: [&str; 8] = [
+    "vgs", "lvs", "lvcreate", "lvremove", "lvextend", "lvchange", "lvm", "dmsetup",
 ];
 
 /// One recorded call.
@@ -44,6 +45,8 @@ enum Scripted {
     Output(CommandOutput),
     /// Never finishes: the call ends in [`RunError::Timeout`] after its timeout.
     Hang,
+    /// Runs as if nothing were scripted (lets a later scripted call wait its turn).
+    Pass,
 }
 
 #[derive(Default)]
@@ -100,6 +103,24 @@ impl FakeRunner {
         let mut state = self.state();
         let queue = state.scripted.entry(program.to_string()).or_default();
         queue.extend(std::iter::repeat_n(Scripted::Output(output), times));
+    }
+
+    /// After `skip` calls of `program` that run normally, the next one
+    /// returns `output` ("the second lvcreate fails").
+    pub fn respond_after(&self, program: &str, skip: usize, output: CommandOutput) {
+        let mut state = self.state();
+        let queue = state.scripted.entry(program.to_string()).or_default();
+        queue.extend(std::iter::repeat_n(Scripted::Pass, skip));
+        queue.push_back(Scripted::Output(output));
+    }
+
+    /// After `skip` calls of `program` that run normally, the next one hangs
+    /// until its timeout.
+    pub fn hang_after(&self, program: &str, skip: usize) {
+        let mut state = self.state();
+        let queue = state.scripted.entry(program.to_string()).or_default();
+        queue.extend(std::iter::repeat_n(Scripted::Pass, skip));
+        queue.push_back(Scripted::Hang);
     }
 
     /// The next `times` calls of `program` hang until their timeout.
@@ -193,6 +214,7 @@ impl FakeRunner {
                 open: false,
                 fill: None,
                 invalid: false,
+                suspended: false,
             },
         );
         true
@@ -230,6 +252,19 @@ impl FakeRunner {
             .map(|l| l.size)
     }
 
+    /// The LVs of `vg` held by `dmsetup suspend`, sorted.
+    pub fn suspended(&self, vg: &str) -> Vec<String> {
+        let state = self.state();
+        state
+            .vgs
+            .get(vg)
+            .map(|v| {
+                let held = v.lvs.iter().filter(|(_, lv)| lv.suspended);
+                held.map(|(name, _)| name.clone()).collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Free bytes of `vg` as the fake counts them.
     pub fn free_bytes(&self, vg: &str) -> Option<u64> {
         self.state().vgs.get(vg).map(Vg::free)
@@ -258,7 +293,7 @@ impl CommandRunner for FakeRunner {
         env: &[(String, String)],
         timeout: Duration,
     ) -> Result<CommandOutput, RunError> {
-        let scripted = {
+        {
             let mut state = self.state();
             state.calls.push(FakeCall {
                 argv: argv.to_vec(),
@@ -285,16 +320,14 @@ impl CommandRunner for FakeRunner {
                 .get_mut(&program)
                 .and_then(VecDeque::pop_front);
             match scripted {
-                Some(s) => s,
-                None => return Ok(commands::run(&mut state.vgs, &argv[i..])),
-            }
-        };
-        match scripted {
-            Scripted::Output(out) => Ok(out),
-            Scripted::Hang => {
-                tokio::time::sleep(timeout).await;
-                Err(RunError::Timeout(timeout))
+                Some(Scripted::Pass) | None => {
+                    return Ok(commands::run(&mut state.vgs, &argv[i..]));
+                }
+                Some(Scripted::Output(out)) => return Ok(out),
+                Some(Scripted::Hang) => {}
             }
         }
+        tokio::time::sleep(timeout).await;
+        Err(RunError::Timeout(timeout))
     }
 }

@@ -37,6 +37,8 @@ pub(super) struct Lv {
     pub fill: Option<(f64, Option<f64>)>,
     /// LVM invalidated this thick snapshot (attr state `I`).
     pub invalid: bool,
+    /// Held by `dmsetup suspend`: attr character 5 is `s`.
+    pub suspended: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -116,7 +118,11 @@ impl Vg {
     }
 
     fn attr(&self, name: &str, lv: &Lv) -> String {
-        let active = if lv.active { 'a' } else { '-' };
+        let active = match (lv.active, lv.suspended) {
+            (true, true) => 's',
+            (true, false) => 'a',
+            (false, _) => '-',
+        };
         let skip = if lv.skip { 'k' } else { '-' };
         let o = if lv.open { 'o' } else { '-' };
         match &lv.kind {

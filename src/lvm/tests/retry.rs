@@ -60,6 +60,10 @@ fn stderr_is_classified() {
             "  WARNING: Device /dev/loop9 not found.\n  Internal error: x",
             ErrorKind::Other,
         ),
+        (
+            "device-mapper: resume ioctl on vg0-x  failed: No such device or address\nCommand failed.",
+            ErrorKind::NotFound,
+        ),
         ("", ErrorKind::Other),
     ];
     for (stderr, kind) in cases {

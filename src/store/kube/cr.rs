@@ -7,7 +7,7 @@ use kube::{Api, Client, Resource};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Record, StoreError};
-use crate::records::{LvsNode, LvsQuota, LvsQuotaSpec, LvsSnapshot, LvsVolume};
+use crate::records::{LvsGroupSnapshot, LvsNode, LvsQuota, LvsQuotaSpec, LvsSnapshot, LvsVolume};
 
 pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
     let (kind, name) = (kind.as_str(), name.to_string());
@@ -98,6 +98,13 @@ cr!(
     crate::records::LvsSnapshotSpec,
     crate::records::LvsSnapshotStatus,
     Kind::Snapshot,
+    true
+);
+cr!(
+    LvsGroupSnapshot,
+    crate::records::LvsGroupSnapshotSpec,
+    crate::records::LvsGroupSnapshotStatus,
+    Kind::GroupSnapshot,
     true
 );
 impl Cr for LvsQuota {

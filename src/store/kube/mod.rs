@@ -18,10 +18,11 @@ pub use cr::QUOTA_OBJECT;
 use cr::{classify, to_record};
 
 use super::{
-    Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
-    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, cas,
+    Change, GroupSnapshotFilter, GroupSnapshotRecord, Kind, Modify, NodeRecord, QuotaRecord,
+    QuotaUpdate, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter,
+    VolumeRecord, cas,
 };
-use crate::records::{LvsNode, LvsQuota, LvsSnapshot, LvsVolume};
+use crate::records::{LvsGroupSnapshot, LvsNode, LvsQuota, LvsSnapshot, LvsVolume};
 
 pub const LABEL_NODE: &str = "lvsnap.io/node";
 pub const LABEL_PROJECT: &str = "lvsnap.io/project";
@@ -64,6 +65,14 @@ fn snapshot_labels(r: &SnapshotRecord) -> Vec<(&'static str, String)> {
         (LABEL_PROJECT, r.spec.project.clone()),
         (LABEL_CSI_NAME, csi_name_label(&r.spec.csi_name)),
         (LABEL_SOURCE, r.spec.source_volume_id.clone()),
+    ]
+}
+
+fn group_labels(r: &GroupSnapshotRecord) -> Vec<(&'static str, String)> {
+    vec![
+        (LABEL_NODE, r.spec.node.clone()),
+        (LABEL_PROJECT, r.spec.project.clone()),
+        (LABEL_CSI_NAME, csi_name_label(&r.spec.csi_name)),
     ]
 }
 
@@ -191,6 +200,68 @@ impl Store for KubeStore {
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
         self.purge::<LvsSnapshot>(id).await
+    }
+
+    async fn insert_group_snapshot(
+        &self,
+        r: &GroupSnapshotRecord,
+    ) -> Result<GroupSnapshotRecord, StoreError> {
+        let out = self.create::<LvsGroupSnapshot>(r, group_labels(r)).await?;
+        self.notify(Kind::GroupSnapshot, &r.name, Some(r.spec.node.clone()));
+        Ok(out)
+    }
+    async fn get_group_snapshot(
+        &self,
+        id: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.get::<LvsGroupSnapshot>(id).await
+    }
+    async fn find_group_snapshot(
+        &self,
+        csi_name: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        let h = csi_name_label(csi_name);
+        Ok(self
+            .list::<LvsGroupSnapshot>(
+                &[(LABEL_CSI_NAME, &h)],
+                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
+                None,
+                1,
+            )
+            .await?
+            .pop())
+    }
+    async fn list_group_snapshots(
+        &self,
+        f: &GroupSnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupSnapshotRecord>, StoreError> {
+        let sel = label_filter(&[
+            (LABEL_NODE, f.node.as_ref()),
+            (LABEL_PROJECT, f.project.as_ref()),
+        ]);
+        self.list::<LvsGroupSnapshot>(
+            &sel,
+            |r| f.include_deleted || !r.status.life.deleted,
+            after,
+            limit,
+        )
+        .await
+    }
+    async fn modify_group_snapshot(
+        &self,
+        id: &str,
+        f: Modify<GroupSnapshotRecord>,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        let out = self.modify::<LvsGroupSnapshot>(id, f, group_labels).await?;
+        if let Some(r) = &out {
+            self.notify(Kind::GroupSnapshot, id, Some(r.spec.node.clone()));
+        }
+        Ok(out)
+    }
+    async fn purge_group_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.purge::<LvsGroupSnapshot>(id).await
     }
 
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 use super::super::{Change, Kind, Modify, Record, StoreError, cas};
 use super::cr::{Cr, LabelsOf, classify, is_record, to_record};
 use super::{KubeStore, LABEL_NODE};
-use crate::records::{LvsSnapshot, LvsVolume};
+use crate::records::{LvsGroupSnapshot, LvsSnapshot, LvsVolume};
 
 impl KubeStore {
     pub fn new(client: Client) -> Self {
@@ -16,14 +16,15 @@ impl KubeStore {
         Self { client, changes }
     }
 
-    /// Feeds `subscribe()` from the API server: a watch of the volume and
-    /// snapshot records labelled with `node` (or all of them), so a node
+    /// Feeds `subscribe()` from the API server: a watch of the volume,
+    /// snapshot and group snapshot records labelled with `node` (or all of them), so a node
     /// executor (or a waiting controller) hears about changes other
     /// processes made. The tasks run until the store's runtime stops.
     pub fn spawn_watch(&self, node: Option<&str>) -> Vec<tokio::task::JoinHandle<()>> {
         vec![
             self.spawn_watch_kind::<LvsVolume>(node),
             self.spawn_watch_kind::<LvsSnapshot>(node),
+            self.spawn_watch_kind::<LvsGroupSnapshot>(node),
         ]
     }
 

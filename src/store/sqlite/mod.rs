@@ -13,8 +13,9 @@ mod rows;
 use rows::decode;
 
 use super::{
-    Change, Kind, Modify, NodeRecord, QuotaRecord, QuotaUpdate, Record, SnapshotFilter,
-    SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord, to_json,
+    Change, GroupSnapshotFilter, GroupSnapshotRecord, Kind, Modify, NodeRecord, QuotaRecord,
+    QuotaUpdate, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter,
+    VolumeRecord, to_json,
 };
 use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 
@@ -172,6 +173,16 @@ fn snapshot_index(r: &SnapshotRecord) -> Index {
     }
 }
 
+fn group_index(r: &GroupSnapshotRecord) -> Index {
+    Index {
+        csi_name: Some(r.spec.csi_name.clone()),
+        node: Some(r.spec.node.clone()),
+        project: Some(r.spec.project.clone()),
+        source: None,
+        deleted: r.status.life.deleted,
+    }
+}
+
 /// `AND column = ?n` clauses for the filters that are set (params from ?4).
 fn filter_sql(
     parts: &[(&str, Option<&String>)],
@@ -271,6 +282,55 @@ impl Store for SqliteStore {
     }
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError> {
         self.purge(Kind::Snapshot, id).await
+    }
+
+    async fn insert_group_snapshot(
+        &self,
+        r: &GroupSnapshotRecord,
+    ) -> Result<GroupSnapshotRecord, StoreError> {
+        self.create(Kind::GroupSnapshot, r, group_index(r)).await
+    }
+    async fn get_group_snapshot(
+        &self,
+        id: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.get(Kind::GroupSnapshot, id).await
+    }
+    async fn find_group_snapshot(
+        &self,
+        csi_name: &str,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        let (sql, args) = filter_sql(&[("csi_name", Some(&csi_name.to_string()))], false);
+        Ok(self
+            .list(Kind::GroupSnapshot, sql, args, None, 1)
+            .await?
+            .pop())
+    }
+    async fn list_group_snapshots(
+        &self,
+        f: &GroupSnapshotFilter,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<GroupSnapshotRecord>, StoreError> {
+        let (sql, args) = filter_sql(
+            &[("node", f.node.as_ref()), ("project", f.project.as_ref())],
+            f.include_deleted,
+        );
+        self.list(Kind::GroupSnapshot, sql, args, after, limit)
+            .await
+    }
+    async fn modify_group_snapshot(
+        &self,
+        id: &str,
+        f: Modify<GroupSnapshotRecord>,
+    ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
+        self.modify(Kind::GroupSnapshot, id, f, group_index, |r| {
+            r.spec.node.clone()
+        })
+        .await
+    }
+    async fn purge_group_snapshot(&self, id: &str) -> Result<(), StoreError> {
+        self.purge(Kind::GroupSnapshot, id).await
     }
 
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {

@@ -1,0 +1,378 @@
+//! The executor's group snapshots: cut every member at one point in time.
+//! The members' origins are frozen (recorded on the group first, so a node
+//! that dies frozen thaws on its next start), every member is cut, then all
+//! are thawed: on success, on a failed member, on `groupFreezeTimeout`, and
+//! (through a guard) when the task is dropped. Only then are the member
+//! records marked cut. Any failure rolls every member back: LVs removed,
+//! each member's quota released, member records deleted, the group `error`.
+use std::time::{Duration, Instant};
+
+use super::executor::{Executor, WorkError};
+use super::freeze::{OriginUse, ThawGuard};
+use super::{Failure, invalid, lvm_failure};
+use crate::failpoint::{Halted, points};
+use crate::lvm::LvName;
+use crate::records::{FailureCode, GroupConsistency, SnapshotState};
+use crate::store::{GroupSnapshotRecord, Kind, Phase, SnapshotRecord, Tracked, modify};
+
+/// One member, ready to cut.
+pub(super) struct Member {
+    pub record: SnapshotRecord,
+    pub origin: LvName,
+    pub usage: OriginUse,
+}
+
+/// What a cut did: the origin sizes per member, or why it failed; how long
+/// the members were frozen; which mounted filesystems were.
+struct Cut {
+    result: Result<Vec<Option<i64>>, Failure>,
+    frozen_for: Option<Duration>,
+    filesystems: Vec<String>,
+}
+
+impl Executor {
+    #[tracing::instrument(skip(self), fields(node = %self.settings.node_id))]
+    pub(super) async fn work_group(&self, id: &str) -> Result<(), WorkError> {
+        let Some(g) = self.store.get_group_snapshot(id).await? else {
+            return Ok(());
+        };
+        if g.spec.node != self.settings.node_id || g.status.life.deleted {
+            return Ok(());
+        }
+        if !g.status.frozen.is_empty() {
+            self.thaw_group(&g).await?;
+        }
+        match g.status.life.status {
+            SnapshotState::Creating if g.status.dispatched => self.cut_group(g).await,
+            SnapshotState::Deleting => self.settle_group_delete(&g).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn cut_group(&self, g: GroupSnapshotRecord) -> Result<(), WorkError> {
+        let records = match self.member_records(&g).await? {
+            Ok(r) => r,
+            Err(f) => return self.fail_group(&g, f).await,
+        };
+        if g.status.members_cut {
+            return self.complete_group(&g, &records, &[]).await;
+        }
+        // An attempt that was interrupted left some members cut at another
+        // point in time: they go, and all are cut again together.
+        for m in &records {
+            self.remove_partial(&m.name, &m.spec.vg, &m.spec.lv_name)
+                .await;
+        }
+        let members = match self.plan(&g, records.clone()).await? {
+            Ok(m) => m,
+            Err(f) => return self.fail_group(&g, f).await,
+        };
+        self.notify(
+            Kind::GroupSnapshot,
+            &g.name,
+            Phase::CreateStart,
+            format!(
+                "{} members, consistency {}",
+                members.len(),
+                g.spec.consistency.as_str()
+            ),
+        )
+        .await;
+        let cut = match g.spec.consistency {
+            GroupConsistency::Freeze => self.frozen_cut(&g, &members).await?,
+            GroupConsistency::None => Cut {
+                result: self.cut_all(&members).await?,
+                frozen_for: None,
+                filesystems: Vec::new(),
+            },
+        };
+        let sizes = match cut.result {
+            Ok(sizes) => sizes,
+            Err(f) => return self.fail_group(&g, f).await,
+        };
+        let frozen_ms = cut
+            .frozen_for
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let filesystems = cut.filesystems;
+        let updated = self
+            .store
+            .modify_group_snapshot(
+                &g.name,
+                modify(move |r: &mut GroupSnapshotRecord| {
+                    r.status.members_cut = true;
+                    r.status.frozen_millis = frozen_ms;
+                    r.status.filesystems = filesystems.clone();
+                    Ok(())
+                }),
+            )
+            .await?;
+        match updated {
+            Some(g) => self.complete_group(&g, &records, &sizes).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The group's member records, each `creating` (or already cut) on this
+    /// node; anything else is a failure of the group.
+    async fn member_records(
+        &self,
+        g: &GroupSnapshotRecord,
+    ) -> Result<Result<Vec<SnapshotRecord>, Failure>, WorkError> {
+        let mut out = Vec::with_capacity(g.spec.snapshot_ids.len());
+        for id in &g.spec.snapshot_ids {
+            let m = self.store.get_snapshot(id).await?;
+            match m {
+                Some(m)
+                    if !m.status.life.deleted
+                        && m.spec.group_snapshot_id.as_deref() == Some(g.name.as_str())
+                        && m.spec.node == self.settings.node_id =>
+                {
+                    out.push(m)
+                }
+                _ => {
+                    return Ok(Err((
+                        FailureCode::Internal,
+                        format!("member snapshot {id} of group {} is missing", g.name),
+                    )));
+                }
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    /// Each member's origin LV and what it is used for; a raw block device
+    /// in use is refused when the group is frozen.
+    async fn plan(
+        &self,
+        g: &GroupSnapshotRecord,
+        records: Vec<SnapshotRecord>,
+    ) -> Result<Result<Vec<Member>, Failure>, WorkError> {
+        let not_found = || (FailureCode::NotFound, "volume device not found".to_string());
+        let mut out = Vec::with_capacity(records.len());
+        for record in records {
+            let Some(volume) = self.store.get_volume(&record.spec.source_volume_id).await? else {
+                return Ok(Err(not_found()));
+            };
+            let origin = match LvName::new(&volume.spec.lv_name) {
+                Ok(o) => o,
+                Err(e) => return Ok(Err(invalid(e))),
+            };
+            let lv = match self.lvm.lv(&record.spec.vg, &origin).await {
+                Ok(Some(lv)) => lv,
+                Ok(None) => return Ok(Err(not_found())),
+                Err(e) => return Ok(Err(lvm_failure(e))),
+            };
+            let usage = OriginUse::of(&record.spec.vg, &lv);
+            if g.spec.consistency == GroupConsistency::Freeze && usage == OriginUse::RawBlock {
+                return Ok(Err((
+                    FailureCode::FailedPrecondition,
+                    format!(
+                        "volume {} is in use as a raw block device: it cannot be frozen, so the group cannot be one point in time; use a VolumeGroupSnapshotClass with consistency: none to cut its members back to back",
+                        volume.name
+                    ),
+                )));
+            }
+            out.push(Member {
+                record,
+                origin,
+                usage,
+            });
+        }
+        Ok(Ok(out))
+    }
+
+    /// Freeze every active origin (recorded first), cut every member within
+    /// `groupFreezeTimeout`, thaw every origin whatever happened.
+    async fn frozen_cut(&self, g: &GroupSnapshotRecord, members: &[Member]) -> Result<Cut, Halted> {
+        let vg = g.spec.vg.clone();
+        let targets: Vec<&Member> = members
+            .iter()
+            .filter(|m| m.usage != OriginUse::Inactive)
+            .collect();
+        let names: Vec<String> = targets
+            .iter()
+            .map(|m| format!("{vg}/{}", m.origin))
+            .collect();
+        let filesystems: Vec<String> = targets
+            .iter()
+            .filter_map(|m| match &m.usage {
+                OriginUse::Filesystem(p) => Some(p.display().to_string()),
+                _ => None,
+            })
+            .collect();
+        let cut = |result, frozen_for| Cut {
+            result,
+            frozen_for,
+            filesystems: filesystems.clone(),
+        };
+        if let Err(e) = self.set_frozen(&g.name, names.clone()).await {
+            let why = format!("cannot record the freeze before freezing: {e}");
+            return Ok(cut(Err((FailureCode::Unavailable, why)), None));
+        }
+        let mut guard = ThawGuard::new(self.lvm.clone(), &vg);
+        let started = Instant::now();
+        let mut frozen = Vec::new();
+        let mut failure = None;
+        for m in &targets {
+            match self.lvm.suspend(&vg, &m.origin).await {
+                Ok(()) => {
+                    guard.hold(m.origin.clone());
+                    frozen.push(m.origin.clone());
+                }
+                Err(e) => {
+                    let (code, msg) = lvm_failure(e);
+                    let volume = &m.record.spec.source_volume_id;
+                    failure = Some((code, format!("cannot freeze volume {volume}: {msg}")));
+                    break;
+                }
+            }
+        }
+        let result = match failure {
+            Some(f) => Err(f),
+            None => {
+                if let Err(h) = self.failpoints.hit(points::GROUP_AFTER_FREEZE) {
+                    guard.disarm();
+                    return Err(h);
+                }
+                let limit =
+                    Duration::from_millis(u64::try_from(g.spec.freeze_timeout_millis).unwrap_or(0));
+                match tokio::time::timeout(limit, self.cut_all(members)).await {
+                    Ok(Ok(sizes)) => sizes,
+                    Ok(Err(halted)) => {
+                        guard.disarm();
+                        return Err(halted);
+                    }
+                    Err(_) => Err((
+                        FailureCode::Aborted,
+                        format!(
+                            "the members stayed frozen longer than groupFreezeTimeout ({limit:?}): the cut was abandoned and they were thawed; retry"
+                        ),
+                    )),
+                }
+            }
+        };
+        let mut still_frozen = Vec::new();
+        for lv in &frozen {
+            if let Err(e) = self.lvm.resume(&vg, lv).await {
+                tracing::error!(lv = %lv, error = %e, "cannot thaw a group member; retried on the next resync and start");
+                still_frozen.push(format!("{vg}/{lv}"));
+            }
+        }
+        guard.disarm();
+        let frozen_for = started.elapsed();
+        if let Err(e) = self.set_frozen(&g.name, still_frozen.clone()).await {
+            // The record still lists origins that are thawed: thawing them
+            // again on the next start or resync is harmless.
+            tracing::warn!(group = %g.name, error = %e, "cannot record the thaw");
+        }
+        tracing::info!(group = %g.name, frozen_ms = frozen_for.as_millis() as u64, members = members.len(), "group members frozen, cut and thawed");
+        Ok(cut(result, Some(frozen_for)))
+    }
+
+    /// Cuts every member, back to back; stops at the first failure.
+    async fn cut_all(
+        &self,
+        members: &[Member],
+    ) -> Result<Result<Vec<Option<i64>>, Failure>, Halted> {
+        let mut sizes = Vec::with_capacity(members.len());
+        for (i, m) in members.iter().enumerate() {
+            match self.lvcreate_snapshot(&m.record).await {
+                Ok(size) => sizes.push(size),
+                Err((code, msg)) => {
+                    let volume = &m.record.spec.source_volume_id;
+                    return Ok(Err((code, format!("member of volume {volume}: {msg}"))));
+                }
+            }
+            if i == 0 {
+                self.failpoints.hit(points::GROUP_AFTER_FIRST_CUT)?;
+            }
+        }
+        Ok(Ok(sizes))
+    }
+
+    /// Every member LV is cut: the members become `available`, then the group.
+    async fn complete_group(
+        &self,
+        g: &GroupSnapshotRecord,
+        members: &[SnapshotRecord],
+        sizes: &[Option<i64>],
+    ) -> Result<(), WorkError> {
+        for (i, m) in members.iter().enumerate() {
+            let size = sizes.get(i).copied().flatten();
+            self.store
+                .modify_snapshot(
+                    &m.name,
+                    modify(move |r: &mut SnapshotRecord| {
+                        if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted
+                        {
+                            r.set_available();
+                            if let Some(size) = size {
+                                r.status.size_bytes = size;
+                            }
+                        }
+                        Ok(())
+                    }),
+                )
+                .await?;
+        }
+        self.store
+            .modify_group_snapshot(
+                &g.name,
+                modify(|r: &mut GroupSnapshotRecord| {
+                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
+                        r.status.life.status = SnapshotState::Available;
+                        r.status.life.progress = "100%".into();
+                        r.status.life.clear_error();
+                        r.status.ready_to_use = true;
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
+        let frozen = match g.status.frozen_millis {
+            Some(ms) => format!("frozen for {ms} ms"),
+            None => "not frozen (consistency: none)".into(),
+        };
+        let note = format!("{} members cut, {frozen}", members.len());
+        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateEnd, note)
+            .await;
+        Ok(())
+    }
+
+    /// All or nothing: every member's LV is removed and its quota
+    /// released, its record deleted; the group records the failure. Read
+    /// by id: a rollback interrupted half-way finishes the rest.
+    async fn fail_group(
+        &self,
+        g: &GroupSnapshotRecord,
+        (code, message): Failure,
+    ) -> Result<(), WorkError> {
+        for id in &g.spec.snapshot_ids {
+            let Some(m) = self.store.get_snapshot(id).await? else {
+                continue;
+            };
+            if m.status.life.deleted || m.spec.node != self.settings.node_id {
+                continue;
+            }
+            self.remove_partial(&m.name, &m.spec.vg, &m.spec.lv_name)
+                .await;
+            self.retire(&m, &m.name).await?;
+        }
+        let note = format!("{code}: {message}; every member rolled back");
+        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateError, note)
+            .await;
+        self.store
+            .modify_group_snapshot(
+                &g.name,
+                modify(move |r: &mut GroupSnapshotRecord| {
+                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
+                        r.status.life.fail_create(code, message.clone());
+                        r.status.members_cut = false;
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
+        Ok(())
+    }
+}
