@@ -7,7 +7,8 @@ Subcommands (each exits non-zero with one line per problem):
   crd-kinds RENDERED CRDDIR  validate the objects of CRD-defined kinds: lvsnap.io
                              kinds against the openAPIV3Schema of our CRDs (OpenAPI
                              v3 subset converted to JSON Schema), VolumeSnapshotClass
-                             by a hand check of its fields
+                             and VolumeGroupSnapshotClass by a hand check of
+                             their fields
   policy RENDERED            cross-object rules: RBAC without wildcards and with
                              every binding's role and subject present, timeouts,
                              pinned sidecar images, the node's host access, names
@@ -36,8 +37,10 @@ import yaml
 from jsonschema import Draft7Validator
 
 # Kinds whose schema kubernetes-validate ships (the built-in API).
-CRD_DEFINED = {("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass")} | {  # + Prometheus Operator's
-    ("monitoring.coreos.com/v1", k) for k in ("ServiceMonitor", "PodMonitor", "PrometheusRule")}
+CRD_DEFINED = {
+    ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"),
+    ("groupsnapshot.storage.k8s.io/v1", "VolumeGroupSnapshotClass"),
+} | {("monitoring.coreos.com/v1", k) for k in ("ServiceMonitor", "PodMonitor", "PrometheusRule")}  # Prometheus Operator's
 LVSNAP_GROUP = "lvsnap.io"
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # The sidecars and the major version each must stay on.
@@ -188,7 +191,9 @@ def cmd_crd_kinds(rendered, crd_dir):
     problems, checked = [], collections.Counter()
     for obj in objs:
         key = (obj.get("apiVersion"), obj.get("kind"))
-        if key == ("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"):
+        if key in (("snapshot.storage.k8s.io/v1", "VolumeSnapshotClass"),
+                   ("groupsnapshot.storage.k8s.io/v1", "VolumeGroupSnapshotClass")):
+            # The two classes have the same shape.
             check_volumesnapshotclass(obj, problems)
             checked["%s (hand check)" % obj["kind"]] += 1
             continue
@@ -309,7 +314,7 @@ def cmd_policy(rendered):
             problems.append("%s: needs volumeBindingMode WaitForFirstConsumer and allowVolumeExpansion true" % name_of(o))
         # Parameters: `lvsnap check-classes` (stage "classes") applies the
         # sidecars' and the driver's own parsers.
-    for o in by_kind["VolumeSnapshotClass"]:
+    for o in by_kind["VolumeSnapshotClass"] + by_kind["VolumeGroupSnapshotClass"]:
         if o.get("driver") != driver:
             problems.append("%s: driver %r is not the CSIDriver %r" % (name_of(o), o.get("driver"), driver))
 

@@ -43,6 +43,9 @@ fn bench_short_runs_every_section_on_a_real_vg() {
     let real = &real["value"];
     assert_eq!(real["driver"]["create"]["n"], 3);
     assert_eq!(real["bare_create"]["n"], 3);
+    // Group snapshots of two volumes: the freeze is measured per group.
+    assert_eq!(real["group"]["frozen"]["n"], 3, "{real:#}");
+    assert_eq!(real["group"]["single_gap"]["n"], 3);
     let programs: Vec<&str> = real["profile"]
         .as_array()
         .expect("profile")

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 pub mod concurrency;
 pub mod footprint;
+pub mod group_freeze;
 pub mod harness;
 pub mod metrics;
 pub mod overhead;

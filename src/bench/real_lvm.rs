@@ -88,6 +88,8 @@ pub struct RealLvm {
     /// LVM commands the driver's node executor ran per create+delete pair
     /// (including its capacity reports after each change).
     pub profile: Vec<ProgramShare>,
+    /// Group snapshots of two volumes: how long the members stay frozen.
+    pub group: super::group_freeze::GroupFreeze,
 }
 
 /// `argv` with `LC_ALL=C` and the driver's extra environment; its time.
@@ -142,6 +144,7 @@ pub async fn run(
         })
         .collect();
     let driver = samples.row("sqlite", "real");
+    let group = super::group_freeze::run(&mut target, "bench-real", VOLUME_BYTES, n).await?;
 
     // The bare commands on the same origin, same COW size.
     let origin = format!("{vg}/volume-{volume}");
@@ -178,5 +181,6 @@ pub async fn run(
         bare_create,
         bare_delete,
         profile,
+        group,
     })
 }

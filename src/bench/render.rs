@@ -91,6 +91,13 @@ pub fn table(r: &Report) -> String {
                 "ratio (p50 driver / p50 bare): create {:.2}x, delete {:.2}x",
                 x.ratio_create, x.ratio_delete
             );
+            for (what, l) in [
+                ("group of 2: members frozen", &x.group.frozen),
+                ("CreateVolumeGroupSnapshot", &x.group.create),
+                ("2 single snapshots: between", &x.group.single_gap),
+            ] {
+                let _ = writeln!(o, "{what:<30} {:>5}  {}", l.n, lat(l));
+            }
             let _ = writeln!(o, "LVM commands per create+delete (node executor):");
             for p in &x.profile {
                 let _ = writeln!(
