@@ -106,6 +106,17 @@ async fn one_reservation_one_commit_members_frozen_together_then_thawed() {
         "both frozen before the first cut, thawed after the last"
     );
     assert!(h.fake.suspended(VG).is_empty(), "nothing left frozen");
+    // While frozen, only the cuts run: every lookup and check came before.
+    let programs = h.fake.programs();
+    let from = programs.iter().position(|p| p == "dmsetup").unwrap();
+    let to = programs.iter().rposition(|p| p == "dmsetup").unwrap();
+    assert!(
+        programs[from..=to]
+            .iter()
+            .all(|p| p == "dmsetup" || p == "lvcreate"),
+        "{:?}",
+        &programs[from..=to]
+    );
 
     let done = h
         .controller

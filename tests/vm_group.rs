@@ -4,9 +4,9 @@
 //! then the second. A group snapshot taken during the writes, restored, has
 //! last numbers at most one step apart; two individual snapshots taken one
 //! after the other are apart by whatever was written between them (both
-//! gaps printed). A member that does not fit rolls the group back and the
-//! writes go on; a process killed while the members are frozen leaves them
-//! frozen, and its restart thaws them.
+//! gaps printed). The second member's lvcreate failing rolls the group
+//! back and the writes go on; a process killed while the members are frozen
+//! leaves them frozen, and its restart thaws them.
 mod common;
 #[path = "common/vm.rs"]
 mod vm;
@@ -335,26 +335,44 @@ async fn a_group_snapshot_is_one_point_in_time_and_two_single_snapshots_are_not(
     unstage(&mut c, &b, &sb).await;
 }
 
+/// Runs `argv` (a VM fixture), asserting success.
+fn run(argv: &[&str]) {
+    let out = std::process::Command::new(argv[0])
+        .args(&argv[1..])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "VM tier: needs root and device-mapper (scripts/vm-run)"]
-async fn a_member_that_does_not_fit_rolls_the_group_back_and_writes_go_on() {
-    // 39 extents of 4 MiB: the volumes take 4 + 16, the first member's
-    // copy-on-write area 4 more, and the second's 16 no longer fit.
-    let vg = LoopVg::create("lvsnapgrpfull", 160);
+async fn the_second_members_failed_lvcreate_rolls_the_group_back_and_writes_go_on() {
+    let vg = LoopVg::create("lvsnapgrpfail", 512);
     let state = tempfile::tempdir().expect("tempdir");
     let driver = all_in_one_at(&vg, state.path(), &[]).await;
     let store = sqlite(state.path()).await;
     let mut c = driver.clients().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let ([a, b], [sa, sb]) = two_staged(&mut c, [16 * MIB, 64 * MIB], dir.path()).await;
+    let ([a, b], [sa, sb]) = two_staged(&mut c, [32 * MIB, 32 * MIB], dir.path()).await;
     let volumes = lv_names(&vg.name);
+    // Room for one more LV in the VG: the first member's lvcreate succeeds,
+    // the second's fails ("Maximum number of logical volumes (3) reached"),
+    // while both members are frozen: nothing lvsnap checks beforehand.
+    run(&["vgchange", "-q", "-l", "3", &vg.name]);
     let writer = Writer::start(&sa, &sb);
     writer.wait_past(200, "before the group");
-    let err = group(&mut c, "vgs-full", &[&a, &b])
+    let err = group(&mut c, "vgs-fail", &[&a, &b])
         .await
-        .expect_err("no room");
+        .expect_err("no second LV");
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
-    assert!(err.message().contains(&b), "names the member: {err:?}");
+    assert!(
+        err.message().contains(&b) && err.message().contains("Maximum number of logical volumes"),
+        "the second member's own lvcreate failed: {err:?}"
+    );
     let after = writer.steps();
     writer.wait_past(after, "after the failed group: thawed");
     assert_eq!(lv_names(&vg.name), volumes, "no member LV left");
@@ -373,6 +391,28 @@ async fn a_member_that_does_not_fit_rolls_the_group_back_and_writes_go_on() {
         .await
         .expect("list");
     assert!(snaps.is_empty(), "no member record left");
+    let record = store
+        .find_group_snapshot("vgs-fail")
+        .await
+        .expect("store")
+        .expect("group");
+    assert!(
+        record.status.frozen.is_empty(),
+        "the record says nothing is frozen"
+    );
+
+    // The limit lifted, the CO's next ask cuts the group.
+    run(&["vgchange", "-q", "-l", "0", &vg.name]);
+    let g = group(&mut c, "vgs-fail", &[&a, &b])
+        .await
+        .expect("asked again");
+    assert!(g.ready_to_use);
+    let q = store
+        .get_quota("default")
+        .await
+        .expect("quota")
+        .expect("record");
+    assert_eq!(q.status.usage["snapshots"].in_use, 2, "charged once");
     writer.stop();
     unstage(&mut c, &a, &sa).await;
     unstage(&mut c, &b, &sb).await;

@@ -21,6 +21,21 @@ pub fn max_cow_bytes(origin_bytes: u64) -> u64 {
     origin_bytes.saturating_add(store.saturating_mul(COW_CHUNK))
 }
 
+/// A snapshot checked and ready to cut (see [`Lvm::plan_snapshot`]).
+#[derive(Debug, Clone)]
+pub struct SnapshotPlan {
+    vg: String,
+    name: LvName,
+    tags: Vec<LvTag>,
+    argv: Vec<String>,
+    /// The copy-on-write area a thick snapshot takes from the VG (None: thin).
+    pub cow_bytes: Option<u64>,
+    /// The origin's size: the snapshot's.
+    pub origin_bytes: u64,
+    /// The snapshot is already there, with its tags: nothing to cut.
+    pub done: Option<LvInfo>,
+}
+
 impl Lvm {
     /// A linear LV of at least `size_bytes` (rounded up to whole extents).
     #[tracing::instrument(skip(self, tags), fields(%name), err(Display))]
@@ -153,13 +168,45 @@ impl Lvm {
         cow_size_bytes: Option<u64>,
         tags: &[LvTag],
     ) -> Result<LvInfo, LvmError> {
+        let plan = self
+            .plan_snapshot(vg, origin, name, cow_size_bytes, tags)
+            .await?;
+        if let Some(done) = plan.done {
+            return Ok(done);
+        }
+        self.cut_snapshot(&plan).await?;
+        self.created(vg, name).await
+    }
+
+    /// Everything [`Self::lvcreate_snapshot`] checks before its `lvcreate`
+    /// (the origin, an LV of that name, the free space), done ahead: a group
+    /// of snapshots is planned before its members are frozen, so that only
+    /// the `lvcreate`s run while they are.
+    pub async fn plan_snapshot(
+        &self,
+        vg: &str,
+        origin: &LvName,
+        name: &LvName,
+        cow_size_bytes: Option<u64>,
+        tags: &[LvTag],
+    ) -> Result<SnapshotPlan, LvmError> {
         validate_vg_name(vg)?;
         if let Some(size) = cow_size_bytes {
             positive("snapshot size", size)?;
         }
         let lvs = self.lvs(vg).await?;
-        if let Some(lv) = self.check_existing(vg, name, tags, &lvs)? {
-            return Ok(lv);
+        let mut plan = SnapshotPlan {
+            vg: vg.to_string(),
+            name: name.clone(),
+            tags: tags.to_vec(),
+            argv: Vec::new(),
+            cow_bytes: None,
+            origin_bytes: 0,
+            done: self.check_existing(vg, name, tags, &lvs)?,
+        };
+        if let Some(lv) = &plan.done {
+            plan.origin_bytes = lv.origin_size_bytes.unwrap_or(lv.size_bytes);
+            return Ok(plan);
         }
         let Some(source) = lvs.iter().find(|lv| &lv.name == origin) else {
             return Err(LvmError::new(
@@ -167,6 +214,7 @@ impl Lvm {
                 format!("snapshot origin {vg}/{origin} not found"),
             ));
         };
+        plan.origin_bytes = source.size_bytes;
         let mut argv = vec![
             s("lvcreate"),
             s("--yes"),
@@ -183,6 +231,7 @@ impl Lvm {
                 let size = rounded(&info, wanted)?.min(cap);
                 ensure_space(&info, size, &format!("snapshot {name}"))?;
                 argv.extend([s("--size"), size_arg(size)]);
+                plan.cow_bytes = Some(size);
             }
             other => {
                 return Err(LvmError::new(
@@ -193,7 +242,27 @@ impl Lvm {
         }
         add_tags(&mut argv, tags);
         argv.push(lv_path(vg, origin));
-        self.create_with(vg, name, tags, argv).await
+        plan.argv = argv;
+        Ok(plan)
+    }
+
+    /// Runs a planned snapshot's `lvcreate` and nothing else; an LV of that
+    /// name already there (an earlier attempt that timed out) must carry
+    /// the plan's tags.
+    pub async fn cut_snapshot(&self, plan: &SnapshotPlan) -> Result<(), LvmError> {
+        if plan.done.is_some() {
+            return Ok(());
+        }
+        match self.exec("lvcreate", plan.argv.clone()).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                match self.existing(&plan.vg, &plan.name, &plan.tags).await {
+                    Ok(Some(_)) => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Looks `name` up: absent → `None`; present with every one of `tags`

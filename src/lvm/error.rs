@@ -188,6 +188,7 @@ pub fn classify(stderr: &str) -> ErrorKind {
         "insufficient suitable",
         "insufficient allocatable",
         "not enough free",
+        "maximum number of logical volumes",
     ]) {
         ErrorKind::InsufficientSpace
     } else if any(&["not found", "failed to find", "no such device"]) {

@@ -30,7 +30,7 @@ mod runner;
 mod tests;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
-pub use create::max_cow_bytes;
+pub use create::{SnapshotPlan, max_cow_bytes};
 pub use dm::dm_name;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 #[cfg(feature = "testing")]

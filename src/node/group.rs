@@ -7,19 +7,20 @@
 //! each member's quota released, member records deleted, the group `error`.
 use std::time::{Duration, Instant};
 
-use super::executor::{Executor, WorkError};
+use super::executor::{Executor, WorkError, tag_for};
 use super::freeze::{OriginUse, ThawGuard};
 use super::{Failure, invalid, lvm_failure};
 use crate::failpoint::{Halted, points};
-use crate::lvm::LvName;
+use crate::lvm::{LvName, SnapshotPlan};
 use crate::records::{FailureCode, GroupConsistency, SnapshotState};
 use crate::store::{GroupSnapshotRecord, Kind, Phase, SnapshotRecord, Tracked, modify};
 
-/// One member, ready to cut.
+/// One member, checked and ready to cut.
 pub(super) struct Member {
     pub record: SnapshotRecord,
     pub origin: LvName,
     pub usage: OriginUse,
+    pub plan: SnapshotPlan,
 }
 
 /// What a cut did: the origin sizes per member, or why it failed; how long
@@ -172,11 +173,44 @@ impl Executor {
                     ),
                 )));
             }
+            let planned = async {
+                let name = LvName::new(&record.spec.lv_name).map_err(invalid)?;
+                let tag = tag_for(&record.name).map_err(invalid)?;
+                let cow = record
+                    .spec
+                    .cow_size_bytes
+                    .and_then(|b| u64::try_from(b).ok());
+                let vg = &record.spec.vg;
+                self.lvm
+                    .plan_snapshot(vg, &origin, &name, cow, &[tag])
+                    .await
+                    .map_err(lvm_failure)
+            };
+            let plan = match planned.await {
+                Ok(p) => p,
+                Err(f) => return Ok(Err(f)),
+            };
             out.push(Member {
                 record,
                 origin,
                 usage,
+                plan,
             });
+        }
+        // Each member fits on its own; together they must too.
+        let needed: u64 = out.iter().filter_map(|m| m.plan.cow_bytes).sum();
+        match self.lvm.vg(&g.spec.vg).await {
+            Ok(vg) if needed > vg.free_bytes => {
+                return Ok(Err((
+                    FailureCode::ResourceExhausted,
+                    format!(
+                        "the members need {needed} bytes of copy-on-write space together but volume group {} has {} bytes free",
+                        g.spec.vg, vg.free_bytes
+                    ),
+                )));
+            }
+            Ok(_) => {}
+            Err(e) => return Ok(Err(lvm_failure(e))),
         }
         Ok(Ok(out))
     }
@@ -269,16 +303,18 @@ impl Executor {
         Ok(cut(result, Some(frozen_for)))
     }
 
-    /// Cuts every member, back to back; stops at the first failure.
+    /// Cuts every member, back to back (only their `lvcreate`s: everything
+    /// else was checked before the freeze); stops at the first failure.
     async fn cut_all(
         &self,
         members: &[Member],
     ) -> Result<Result<Vec<Option<i64>>, Failure>, Halted> {
         let mut sizes = Vec::with_capacity(members.len());
         for (i, m) in members.iter().enumerate() {
-            match self.lvcreate_snapshot(&m.record).await {
-                Ok(size) => sizes.push(size),
-                Err((code, msg)) => {
+            match self.lvm.cut_snapshot(&m.plan).await {
+                Ok(()) => sizes.push(i64::try_from(m.plan.origin_bytes).ok()),
+                Err(e) => {
+                    let (code, msg) = lvm_failure(e);
                     let volume = &m.record.spec.source_volume_id;
                     return Ok(Err((code, format!("member of volume {volume}: {msg}"))));
                 }
@@ -356,7 +392,9 @@ impl Executor {
             }
             self.remove_partial(&m.name, &m.spec.vg, &m.spec.lv_name)
                 .await;
-            self.retire(&m, &m.name).await?;
+            self.quota
+                .retire::<SnapshotRecord, WorkError>(&m, &self.failpoints)
+                .await?;
         }
         let note = format!("{code}: {message}; every member rolled back");
         self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateError, note)

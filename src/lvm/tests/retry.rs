@@ -64,6 +64,10 @@ fn stderr_is_classified() {
             "device-mapper: resume ioctl on vg0-x  failed: No such device or address\nCommand failed.",
             ErrorKind::NotFound,
         ),
+        (
+            "  Maximum number of logical volumes (3) reached in volume group vg0",
+            ErrorKind::InsufficientSpace,
+        ),
         ("", ErrorKind::Other),
     ];
     for (stderr, kind) in cases {
