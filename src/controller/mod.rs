@@ -6,6 +6,7 @@ mod delete;
 pub mod expand;
 mod group;
 mod group_delete;
+mod group_members;
 pub mod group_params;
 mod nodes;
 pub mod params;

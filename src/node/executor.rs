@@ -80,6 +80,11 @@ pub struct Executor {
     /// What the fill watch and the capacity report last read (metrics).
     pub(super) fill: FillState,
     pub(super) fill_memory: Arc<FillMemory>,
+    /// Held shared by the work on every volume and snapshot record, and
+    /// exclusively by a group cut while its members are frozen: any other
+    /// LVM change to one of them (a snapshot, a removal, an extend) would
+    /// resume it in the middle of the group.
+    pub(super) frozen_gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Back-off between failed settle passes: 1 s doubling to 60 s, jittered.
@@ -114,6 +119,7 @@ impl Executor {
             failpoints: Failpoints::default(),
             lvm_version: Arc::default(),
             inflight: Arc::default(),
+            frozen_gate: Arc::default(),
             events: Arc::new(LogOnly),
             fill,
             fill_memory: Arc::default(),
@@ -257,8 +263,14 @@ impl Executor {
     /// Works one record now, on this task (tests drive the executor this way).
     pub async fn work(&self, kind: Kind, id: &str) -> Result<(), WorkError> {
         match kind {
-            Kind::Snapshot => self.work_snapshot(id).await,
-            Kind::Volume => self.work_volume(id).await,
+            Kind::Snapshot => {
+                let _shared = self.frozen_gate.read().await;
+                self.work_snapshot(id).await
+            }
+            Kind::Volume => {
+                let _shared = self.frozen_gate.read().await;
+                self.work_volume(id).await
+            }
             Kind::GroupSnapshot => self.work_group(id).await,
             _ => Ok(()),
         }

@@ -13,7 +13,7 @@ use super::{Failure, invalid, lvm_failure};
 use crate::failpoint::{Halted, points};
 use crate::lvm::{LvName, SnapshotPlan};
 use crate::records::{FailureCode, GroupConsistency, SnapshotState};
-use crate::store::{GroupSnapshotRecord, Kind, Phase, SnapshotRecord, Tracked, modify};
+use crate::store::{GroupSnapshotRecord, Kind, Phase, SnapshotRecord, modify};
 
 /// One member, checked and ready to cut.
 pub(super) struct Member {
@@ -45,12 +45,18 @@ impl Executor {
         }
         match g.status.life.status {
             SnapshotState::Creating if g.status.dispatched => self.cut_group(g).await,
-            SnapshotState::Deleting => self.settle_group_delete(&g).await,
+            SnapshotState::Deleting => {
+                let _shared = self.frozen_gate.read().await;
+                self.settle_group_delete(&g).await
+            }
             _ => Ok(()),
         }
     }
 
+    /// The cut: the LVM work before and after it shares the VG with other
+    /// records' work; the frozen section has it to itself.
     async fn cut_group(&self, g: GroupSnapshotRecord) -> Result<(), WorkError> {
+        let shared = self.frozen_gate.read().await;
         let records = match self.member_records(&g).await? {
             Ok(r) => r,
             Err(f) => return self.fail_group(&g, f).await,
@@ -79,17 +85,35 @@ impl Executor {
             ),
         )
         .await;
-        let cut = match g.spec.consistency {
-            GroupConsistency::Freeze => self.frozen_cut(&g, &members).await?,
-            GroupConsistency::None => Cut {
-                result: self.cut_all(&members).await?,
-                frozen_for: None,
-                filesystems: Vec::new(),
-            },
-        };
+        match g.spec.consistency {
+            GroupConsistency::Freeze => {
+                drop(shared);
+                let cut = self.frozen_cut(&g, &members).await?;
+                let _shared = self.frozen_gate.read().await;
+                self.after_cut(&g, &records, cut).await
+            }
+            GroupConsistency::None => {
+                let cut = Cut {
+                    result: self.cut_all(&members).await?,
+                    frozen_for: None,
+                    filesystems: Vec::new(),
+                };
+                self.after_cut(&g, &records, cut).await
+            }
+        }
+    }
+
+    /// Records what a cut did: the members and the group cut, or every
+    /// member rolled back.
+    async fn after_cut(
+        &self,
+        g: &GroupSnapshotRecord,
+        records: &[SnapshotRecord],
+        cut: Cut,
+    ) -> Result<(), WorkError> {
         let sizes = match cut.result {
             Ok(sizes) => sizes,
-            Err(f) => return self.fail_group(&g, f).await,
+            Err(f) => return self.fail_group(g, f).await,
         };
         let frozen_ms = cut
             .frozen_for
@@ -108,7 +132,7 @@ impl Executor {
             )
             .await?;
         match updated {
-            Some(g) => self.complete_group(&g, &records, &sizes).await,
+            Some(g) => self.complete_group(&g, records, &sizes).await,
             None => Ok(()),
         }
     }
@@ -239,6 +263,8 @@ impl Executor {
             frozen_for,
             filesystems: filesystems.clone(),
         };
+        // Nothing else changes this VG's LVs while the members are frozen.
+        let _exclusive = self.frozen_gate.write().await;
         if let Err(e) = self.set_frozen(&g.name, names.clone()).await {
             let why = format!("cannot record the freeze before freezing: {e}");
             return Ok(cut(Err((FailureCode::Unavailable, why)), None));
@@ -324,93 +350,5 @@ impl Executor {
             }
         }
         Ok(Ok(sizes))
-    }
-
-    /// Every member LV is cut: the members become `available`, then the group.
-    async fn complete_group(
-        &self,
-        g: &GroupSnapshotRecord,
-        members: &[SnapshotRecord],
-        sizes: &[Option<i64>],
-    ) -> Result<(), WorkError> {
-        for (i, m) in members.iter().enumerate() {
-            let size = sizes.get(i).copied().flatten();
-            self.store
-                .modify_snapshot(
-                    &m.name,
-                    modify(move |r: &mut SnapshotRecord| {
-                        if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted
-                        {
-                            r.set_available();
-                            if let Some(size) = size {
-                                r.status.size_bytes = size;
-                            }
-                        }
-                        Ok(())
-                    }),
-                )
-                .await?;
-        }
-        self.store
-            .modify_group_snapshot(
-                &g.name,
-                modify(|r: &mut GroupSnapshotRecord| {
-                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
-                        r.status.life.status = SnapshotState::Available;
-                        r.status.life.progress = "100%".into();
-                        r.status.life.clear_error();
-                        r.status.ready_to_use = true;
-                    }
-                    Ok(())
-                }),
-            )
-            .await?;
-        let frozen = match g.status.frozen_millis {
-            Some(ms) => format!("frozen for {ms} ms"),
-            None => "not frozen (consistency: none)".into(),
-        };
-        let note = format!("{} members cut, {frozen}", members.len());
-        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateEnd, note)
-            .await;
-        Ok(())
-    }
-
-    /// All or nothing: every member's LV is removed and its quota
-    /// released, its record deleted; the group records the failure. Read
-    /// by id: a rollback interrupted half-way finishes the rest.
-    async fn fail_group(
-        &self,
-        g: &GroupSnapshotRecord,
-        (code, message): Failure,
-    ) -> Result<(), WorkError> {
-        for id in &g.spec.snapshot_ids {
-            let Some(m) = self.store.get_snapshot(id).await? else {
-                continue;
-            };
-            if m.status.life.deleted || m.spec.node != self.settings.node_id {
-                continue;
-            }
-            self.remove_partial(&m.name, &m.spec.vg, &m.spec.lv_name)
-                .await;
-            self.quota
-                .retire::<SnapshotRecord, WorkError>(&m, &self.failpoints)
-                .await?;
-        }
-        let note = format!("{code}: {message}; every member rolled back");
-        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateError, note)
-            .await;
-        self.store
-            .modify_group_snapshot(
-                &g.name,
-                modify(move |r: &mut GroupSnapshotRecord| {
-                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
-                        r.status.life.fail_create(code, message.clone());
-                        r.status.members_cut = false;
-                    }
-                    Ok(())
-                }),
-            )
-            .await?;
-        Ok(())
     }
 }

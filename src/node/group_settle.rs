@@ -1,11 +1,16 @@
-//! What the executor does for group snapshots besides cutting them: the
+//! What the executor does for group snapshots around the cut itself: the
 //! freeze record (written before freezing), the thaw of whatever a group
 //! record says is frozen (on every start, and before any other work on that
-//! group), and the end of a group delete (once every member is deleted).
+//! group), the records after a cut (members, then the group) or after a
+//! failed one (every member rolled back), and the group delete.
+use super::Failure;
 use super::executor::{Executor, WorkError};
 use crate::lvm::LvName;
 use crate::records::{FailureCode, Operation, SnapshotState};
-use crate::store::{GroupSnapshotFilter, GroupSnapshotRecord, Kind, Phase, StoreError, modify};
+use crate::store::{
+    GroupSnapshotFilter, GroupSnapshotRecord, Kind, Phase, SnapshotRecord, StoreError, Tracked,
+    modify,
+};
 
 impl Executor {
     /// Records the origins (`vg/lv`) about to be frozen.
@@ -136,6 +141,94 @@ impl Executor {
             )
             .await?;
         self.notify(Kind::GroupSnapshot, &g.name, phase, note).await;
+        Ok(())
+    }
+
+    /// Every member LV is cut: the members become `available`, then the group.
+    pub(super) async fn complete_group(
+        &self,
+        g: &GroupSnapshotRecord,
+        members: &[SnapshotRecord],
+        sizes: &[Option<i64>],
+    ) -> Result<(), WorkError> {
+        for (i, m) in members.iter().enumerate() {
+            let size = sizes.get(i).copied().flatten();
+            self.store
+                .modify_snapshot(
+                    &m.name,
+                    modify(move |r: &mut SnapshotRecord| {
+                        if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted
+                        {
+                            r.set_available();
+                            if let Some(size) = size {
+                                r.status.size_bytes = size;
+                            }
+                        }
+                        Ok(())
+                    }),
+                )
+                .await?;
+        }
+        self.store
+            .modify_group_snapshot(
+                &g.name,
+                modify(|r: &mut GroupSnapshotRecord| {
+                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
+                        r.status.life.status = SnapshotState::Available;
+                        r.status.life.progress = "100%".into();
+                        r.status.life.clear_error();
+                        r.status.ready_to_use = true;
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
+        let frozen = match g.status.frozen_millis {
+            Some(ms) => format!("frozen for {ms} ms"),
+            None => "not frozen (consistency: none)".into(),
+        };
+        let note = format!("{} members cut, {frozen}", members.len());
+        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateEnd, note)
+            .await;
+        Ok(())
+    }
+
+    /// All or nothing: every member's LV is removed and its quota
+    /// released, its record deleted; the group records the failure. Read
+    /// by id: a rollback interrupted half-way finishes the rest.
+    pub(super) async fn fail_group(
+        &self,
+        g: &GroupSnapshotRecord,
+        (code, message): Failure,
+    ) -> Result<(), WorkError> {
+        for id in &g.spec.snapshot_ids {
+            let Some(m) = self.store.get_snapshot(id).await? else {
+                continue;
+            };
+            if m.status.life.deleted || m.spec.node != self.settings.node_id {
+                continue;
+            }
+            self.remove_partial(&m.name, &m.spec.vg, &m.spec.lv_name)
+                .await;
+            self.quota
+                .retire::<SnapshotRecord, WorkError>(&m, &self.failpoints)
+                .await?;
+        }
+        let note = format!("{code}: {message}; every member rolled back");
+        self.notify(Kind::GroupSnapshot, &g.name, Phase::CreateError, note)
+            .await;
+        self.store
+            .modify_group_snapshot(
+                &g.name,
+                modify(move |r: &mut GroupSnapshotRecord| {
+                    if r.status.life.status == SnapshotState::Creating && !r.status.life.deleted {
+                        r.status.life.fail_create(code, message.clone());
+                        r.status.members_cut = false;
+                    }
+                    Ok(())
+                }),
+            )
+            .await?;
         Ok(())
     }
 }
