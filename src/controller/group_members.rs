@@ -70,6 +70,7 @@ impl Controller {
                     .map_err(|e| ControllerError::Internal(e.to_string()))?;
                 let size = gib_ceil(v.spec.size_bytes);
                 let name = format!("{group_id}/{}", v.name);
+                let cow = cow_size(v, p.members.size);
                 Ok(Record::new(
                     id.clone(),
                     LvsSnapshotSpec {
@@ -83,7 +84,8 @@ impl Controller {
                         metadata: Default::default(),
                         volume_type: v.spec.volume_type.clone(),
                         volume_size: size,
-                        cow_size_bytes: cow_size(v, p.members.size),
+                        cow_size_bytes: cow,
+                        autoextend: cow.map(|_| p.members.autoextend),
                         node: v.spec.node.clone(),
                         vg: v.spec.vg.clone(),
                         lv_name: snapshot_lv_name(&uuid),

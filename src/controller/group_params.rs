@@ -1,6 +1,7 @@
 //! VolumeGroupSnapshotClass parameters of CreateVolumeGroupSnapshot:
 //! `consistency` (freeze, none), `groupFreezeTimeout`, and the member
-//! snapshots' own `snapshotSize` and `requireDetached`.
+//! snapshots' own `snapshotSize`, `requireDetached`, `autoextendThreshold`
+//! and `autoextendPercent`.
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -39,7 +40,10 @@ impl GroupParams {
             match k.as_str() {
                 "consistency" => out.consistency = consistency(v)?,
                 "groupFreezeTimeout" => out.freeze_timeout = freeze_timeout(v)?,
-                "snapshotSize" | "requireDetached" => {
+                "snapshotSize"
+                | "requireDetached"
+                | "autoextendThreshold"
+                | "autoextendPercent" => {
                     member.insert(k.clone(), v.clone());
                 }
                 GROUP_SNAPSHOT_NAME => {
@@ -48,7 +52,7 @@ impl GroupParams {
                 k if k.starts_with(K8S_PREFIX) => {}
                 k => {
                     return Err(Invalid(format!(
-                        "unknown VolumeGroupSnapshotClass parameter {k:?} (known: consistency, groupFreezeTimeout, snapshotSize, requireDetached)"
+                        "unknown VolumeGroupSnapshotClass parameter {k:?} (known: consistency, groupFreezeTimeout, snapshotSize, requireDetached, autoextendThreshold, autoextendPercent)"
                     )));
                 }
             }
@@ -102,6 +106,8 @@ mod tests {
             ("groupFreezeTimeout", "2m"),
             ("snapshotSize", "50%"),
             ("requireDetached", "true"),
+            ("autoextendThreshold", "70"),
+            ("autoextendPercent", "50"),
             (GROUP_SNAPSHOT_NAME, " db-backup "),
             (GROUP_SNAPSHOT_NAMESPACE, "team-a"),
         ]))
@@ -110,6 +116,10 @@ mod tests {
         assert_eq!(p.freeze_timeout, Duration::from_secs(120));
         assert_eq!(p.members.size, SnapshotSize::Percent(50));
         assert!(p.members.require_detached);
+        assert_eq!(
+            (p.members.autoextend.threshold, p.members.autoextend.percent),
+            (70, 50)
+        );
         assert_eq!(p.display_name.as_deref(), Some("db-backup"));
     }
 
@@ -121,6 +131,7 @@ mod tests {
             ("groupFreezeTimeout", "1h", "between"),
             ("groupFreezeTimeout", "soon", "duration"),
             ("snapshotSize", "0%", "snapshotSize"),
+            ("autoextendThreshold", "100", "autoextendThreshold"),
             ("color", "red", "known: consistency"),
         ] {
             let e = GroupParams::parse(&map(&[(k, v)])).unwrap_err();

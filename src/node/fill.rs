@@ -128,7 +128,11 @@ impl Executor {
         let Some(target) = policy.target(used, lv.size_bytes, max_cow_bytes(origin)) else {
             return;
         };
-        let outcome = self.lvm.extend(&r.spec.vg, &lv.name, target).await;
+        // Extending a snapshot reloads its origin: not while a group holds it frozen.
+        let outcome = {
+            let _shared = self.frozen_gate.read().await;
+            self.lvm.extend(&r.spec.vg, &lv.name, target).await
+        };
         let key = match &outcome {
             Ok(_) => "extended",
             Err(e) if e.kind() == ErrorKind::InsufficientSpace => "no_space",

@@ -184,7 +184,12 @@ impl Executor {
         if !self.confirmed_unclaimed(id).await {
             return false;
         }
-        match self.lvm.remove(vg, &lv.name).await {
+        // Removing a snapshot reloads its origin: not while a group holds it frozen.
+        let removed = {
+            let _shared = self.frozen_gate.read().await;
+            self.lvm.remove(vg, &lv.name).await
+        };
+        match removed {
             Ok(_) => {
                 let note = format!(
                     "removed orphan LV {vg}/{} ({tag}): no record claims it",
