@@ -12,14 +12,16 @@ use std::sync::Arc;
 use common::Cluster;
 use common::harness::{GIB, Harness};
 use lvsnap::records::{
-    Lifecycle, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshotSpec, LvsSnapshotStatus, LvsVolumeSpec,
-    LvsVolumeStatus, SnapshotState, Usage, VolumeState,
+    Lifecycle, LvsGroupSnapshotSpec, LvsGroupSnapshotStatus, LvsQuotaSpec, LvsQuotaStatus,
+    LvsSnapshotSpec, LvsSnapshotStatus, LvsVolumeSpec, LvsVolumeStatus, SnapshotState, Usage,
+    VolumeState,
 };
 use lvsnap::store::{KubeStore, Record, SqliteStore, Store};
 
 const V1: &str = "0b3f8a52-1c3e-4f2b-9a4e-000000000001";
 const S1: &str = "0b3f8a52-1c3e-4f2b-9a4e-000000000011";
 const S2: &str = "0b3f8a52-1c3e-4f2b-9a4e-000000000012";
+const G1: &str = "0b3f8a52-1c3e-4f2b-9a4e-000000000021";
 
 fn life<S: lvsnap::records::LifeState>(status: S) -> Lifecycle<S> {
     let mut l = Lifecycle::creating();
@@ -91,6 +93,30 @@ async fn populate(store: &dyn Store) {
             .await
             .expect("snapshot");
     }
+    store
+        .insert_group_snapshot(&Record::new(
+            G1,
+            LvsGroupSnapshotSpec {
+                id: G1.into(),
+                csi_name: "groupsnapshot-nightly".into(),
+                project: "team-a".into(),
+                display_name: "nightly".into(),
+                node: "n1".into(),
+                vg: "vg0".into(),
+                source_volume_ids: vec![V1.into()],
+                snapshot_ids: vec![S1.into()],
+                freeze_timeout_millis: 10_000,
+                ..Default::default()
+            },
+            LvsGroupSnapshotStatus {
+                life: life(SnapshotState::Available),
+                ready_to_use: true,
+                frozen_millis: Some(42),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect("group snapshot");
     // What those records charged, as the quota engine would have counted it.
     store
         .update_quota(
@@ -185,6 +211,22 @@ async fn sqlite_and_kubernetes_print_the_same_tables_for_the_same_records() {
         "the Ready condition: {show}"
     );
     both(&["volume-show", V1]);
+    // `cinder group-snapshot-list`: ID | Status | Name.
+    let groups = both(&["group-snapshot-list"]);
+    assert!(
+        groups.contains("| ID ") && groups.contains(&format!("| {G1} | available | nightly |")),
+        "{groups}"
+    );
+    let group = both(&["group-snapshot-show", G1]);
+    let row = |key: &str| {
+        group
+            .lines()
+            .find(|l| l.starts_with(&format!("| {key} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(row("snapshot_ids").contains(S1), "{group}");
+    assert!(row("frozen_ms").contains("| 42 "), "{group}");
     let quota = both(&["quota-show", "team-a"]);
     // Cinder's quota-usage: the LvsQuota's limit, else the default.
     assert!(

@@ -173,14 +173,20 @@ fn group_snapshot_columns_read_like_cinder_group_snapshot_list() {
             .map(|c| c.name.clone())
             .collect()
     };
-    // `cinder group-snapshot-list`: ID | Status | Name.
-    assert_eq!(columns(false), ["ID", "Status", "Name", "Age"]);
+    // `cinder group-snapshot-list`: ID | Status | Name (kubectl's NAME is
+    // the id), with the Ready and Project columns every kind has.
+    assert_eq!(
+        columns(false),
+        ["Status", "Ready", "Project", "Name", "Age"]
+    );
     assert_eq!(
         columns(true),
         [
-            "ID",
             "Status",
+            "Ready",
+            "Project",
             "Name",
+            "Members",
             "Consistency",
             "Frozen ms",
             "Node",

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::{Args, Subcommand, ValueEnum};
 
 mod actions;
+mod groups;
 mod render;
 mod views;
 
@@ -72,7 +73,7 @@ pub struct ListArgs {
 pub struct IdArgs {
     #[command(flatten)]
     pub backend: Backend,
-    /// The record id (a volume or snapshot id, as CSI handed it out).
+    /// The record id (a volume, snapshot or group snapshot id, as CSI handed it out).
     pub id: String,
 }
 
@@ -123,6 +124,10 @@ pub enum AdminCommand {
     SnapshotList(ListArgs),
     /// Show one snapshot record like `cinder snapshot-show`.
     SnapshotShow(IdArgs),
+    /// List group snapshot records like `cinder group-snapshot-list`.
+    GroupSnapshotList(ListArgs),
+    /// Show one group snapshot record like `cinder group-snapshot-show`.
+    GroupSnapshotShow(IdArgs),
     /// List volume records like `cinder list`.
     VolumeList(ListArgs),
     /// Show one volume record like `cinder show`.
@@ -172,6 +177,8 @@ pub async fn run(cmd: AdminCommand) -> anyhow::Result<()> {
     let out = match cmd {
         AdminCommand::SnapshotList(a) => views::snapshot_list(&a).await?,
         AdminCommand::SnapshotShow(a) => views::snapshot_show(&a).await?,
+        AdminCommand::GroupSnapshotList(a) => groups::group_snapshot_list(&a).await?,
+        AdminCommand::GroupSnapshotShow(a) => groups::group_snapshot_show(&a).await?,
         AdminCommand::VolumeList(a) => views::volume_list(&a).await?,
         AdminCommand::VolumeShow(a) => views::volume_show(&a).await?,
         AdminCommand::QuotaShow(a) => views::quota_show(&a.backend, &a.project).await?,

@@ -11,17 +11,17 @@ use crate::store::{Record, SnapshotFilter, SnapshotRecord, VolumeFilter, VolumeR
 
 /// A record as JSON/YAML: its id, spec and status (not the store's version).
 #[derive(Serialize)]
-struct View<'a, S, T> {
-    id: &'a str,
-    spec: &'a S,
-    status: &'a T,
+pub(super) struct View<'a, S, T> {
+    pub id: &'a str,
+    pub spec: &'a S,
+    pub status: &'a T,
 }
 
 fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
 }
 
-fn keep<S: LifeState>(a: &ListArgs, status: S) -> bool {
+pub(super) fn keep<S: LifeState>(a: &ListArgs, status: S) -> bool {
     a.status.as_deref().is_none_or(|s| s == status.as_str())
 }
 
@@ -107,7 +107,9 @@ fn list<S: Serialize, T: Serialize>(
 }
 
 /// The lifecycle rows both kinds show.
-fn life_rows<S: LifeState>(l: &crate::records::Lifecycle<S>) -> Vec<(&'static str, String)> {
+pub(super) fn life_rows<S: LifeState>(
+    l: &crate::records::Lifecycle<S>,
+) -> Vec<(&'static str, String)> {
     let ready = l.ready_condition();
     vec![
         ("status", l.status.as_str().to_string()),
@@ -133,7 +135,7 @@ fn life_rows<S: LifeState>(l: &crate::records::Lifecycle<S>) -> Vec<(&'static st
     ]
 }
 
-fn charged(c: &BTreeMap<String, i64>) -> String {
+pub(super) fn charged(c: &BTreeMap<String, i64>) -> String {
     let parts: Vec<String> = c.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if parts.is_empty() {
         "-".into()
