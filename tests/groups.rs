@@ -320,3 +320,38 @@ async fn a_raw_block_member_needs_consistency_none_and_is_then_cut_unfrozen() {
     assert_eq!(calls.len(), 2);
     h.assert_consistent("default", "unfrozen group").await;
 }
+
+#[tokio::test]
+async fn group_records_are_counted_in_lvsnap_records() {
+    let h = Harness::new(1 << 30).await;
+    let a = h.volume("pvc-a", 16 * MIB).await;
+    let b = h.volume("pvc-b", 16 * MIB).await;
+    group(&h, "vgs", &[&a, &b], &[]).await;
+    let metrics = lvsnap::metrics::Metrics::new();
+    metrics.add_source(std::sync::Arc::new(lvsnap::metrics::StoreSource::new(
+        h.store.clone(),
+        h.controller.quota.clone(),
+    )));
+    let text = metrics.render().await;
+    let value = |kind: &str, status: &str| {
+        let series = format!("lvsnap_records{{kind=\"{kind}\",status=\"{status}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .map(str::to_string)
+    };
+    assert_eq!(
+        value("group_snapshot", "available").as_deref(),
+        Some("1"),
+        "{text}"
+    );
+    assert_eq!(
+        value("group_snapshot", "error").as_deref(),
+        Some("0"),
+        "{text}"
+    );
+    assert_eq!(
+        value("snapshot", "available").as_deref(),
+        Some("2"),
+        "the members"
+    );
+}

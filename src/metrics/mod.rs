@@ -136,7 +136,7 @@ impl Families {
         );
         r.register(
             "lvsnap_records",
-            "Volume and snapshot records, by kind and status",
+            "Volume, snapshot and group snapshot records, by kind and status",
             f.records.clone(),
         );
         r.register(

@@ -1,6 +1,7 @@
 //! The controller side's gauges, computed from the store at scrape time:
-//! `lvsnap_records{kind,status}` (every status of both machines, 0 when
-//! none, soft-deleted records included) and `lvsnap_quota_*{project,resource}`
+//! `lvsnap_records{kind,status}` (kind `volume`, `snapshot`,
+//! `group_snapshot`; every status of each machine, 0 when none,
+//! soft-deleted records included) and `lvsnap_quota_*{project,resource}`
 //! for every project with a quota record. One listing per kind and one of
 //! the quotas per scrape; a store that does not answer leaves the gauges
 //! out of that scrape and counts `lvsnap_metrics_source_errors_total`.
@@ -12,7 +13,7 @@ use futures::future::BoxFuture;
 use super::{Families, Source, labels};
 use crate::quota::QuotaEngine;
 use crate::records::{LifeState, SnapshotState, VolumeState};
-use crate::store::{SnapshotFilter, Store, StoreError, VolumeFilter};
+use crate::store::{GroupSnapshotFilter, SnapshotFilter, Store, StoreError, VolumeFilter};
 
 /// Records and quota from the store.
 pub struct StoreSource {
@@ -48,9 +49,21 @@ impl StoreSource {
                 usize::MAX,
             )
             .await?;
+        let groups = self
+            .store
+            .list_group_snapshots(
+                &GroupSnapshotFilter {
+                    include_deleted: true,
+                    ..Default::default()
+                },
+                None,
+                usize::MAX,
+            )
+            .await?;
         let mut records: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
         for s in SnapshotState::ALL {
             records.insert(("snapshot", s.as_str()), 0);
+            records.insert(("group_snapshot", s.as_str()), 0);
         }
         for s in VolumeState::ALL {
             records.insert(("volume", s.as_str()), 0);
@@ -58,6 +71,11 @@ impl StoreSource {
         for s in &snapshots {
             *records
                 .entry(("snapshot", s.status.life.status.as_str()))
+                .or_default() += 1;
+        }
+        for g in &groups {
+            *records
+                .entry(("group_snapshot", g.status.life.status.as_str()))
                 .or_default() += 1;
         }
         for v in &volumes {
