@@ -114,6 +114,27 @@ async fn a_group_snapshot_is_one_point_in_time_and_two_single_snapshots_are_not(
         "writes went on"
     );
 
+    // Over gRPC: a member is not deleted alone (the message names its
+    // group), and a name taken by other members is ALREADY_EXISTS.
+    let member = groups[0].snapshots[0].snapshot_id.clone();
+    let alone = c
+        .controller
+        .delete_snapshot(csi::DeleteSnapshotRequest {
+            snapshot_id: member,
+            ..Default::default()
+        })
+        .await
+        .expect_err("a member alone");
+    assert_eq!(alone.code(), Code::FailedPrecondition, "{alone:?}");
+    assert!(
+        alone.message().contains(&groups[0].group_snapshot_id),
+        "{alone:?}"
+    );
+    let taken = group(&mut c, "vgs-1", &[&a])
+        .await
+        .expect_err("other members");
+    assert_eq!(taken.code(), Code::AlreadyExists, "{taken:?}");
+
     // The groups go as a whole; each member's quota is released.
     for g in &groups {
         c.group
