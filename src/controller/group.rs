@@ -34,11 +34,6 @@ pub struct GroupSnapshot {
     pub members: Vec<SnapshotRecord>,
 }
 
-/// The id of member `volume` of group `group_id`.
-pub fn member_id(group_id: &str, volume: &str) -> String {
-    record_id("group-member", &format!("{group_id}/{volume}"))
-}
-
 impl Controller {
     #[tracing::instrument(skip_all, fields(name = %req.name, members = req.source_volume_ids.len()))]
     pub async fn create_group_snapshot(

@@ -3,15 +3,19 @@
 //! the member snapshot records, and what they charge together.
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::group::member_id;
 use super::group_params::GroupParams;
 use super::snapshot::cow_size;
-use super::{Controller, ControllerError};
+use super::{Controller, ControllerError, record_id};
 use crate::quota::gib_ceil;
 use crate::records::{
     GroupConsistency, Lifecycle, LvsSnapshotSpec, LvsSnapshotStatus, snapshot_lv_name,
 };
 use crate::store::{Record, SnapshotRecord, VolumeRecord};
+
+/// The id of member `volume` of group `group_id`.
+pub fn member_id(group_id: &str, volume: &str) -> String {
+    record_id("group-member", &format!("{group_id}/{volume}"))
+}
 
 impl Controller {
     /// The member volumes, each live, all on one node, none thin when the

@@ -25,7 +25,8 @@ mod wait;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use group::{CreateGroupSnapshot, GroupSnapshot, member_id};
+pub use group::{CreateGroupSnapshot, GroupSnapshot};
+pub use group_members::member_id;
 pub use nodes::NodeHealth;
 pub use placement::Placement;
 pub use snapshot::{CreateSnapshot, SnapshotPage};
