@@ -1,8 +1,8 @@
 //! The group snapshot views: `group-snapshot-list` prints what
 //! `cinder group-snapshot-list` prints (ID | Status | Name), and
 //! `group-snapshot-show` one group with its members and how they were cut.
-use super::render::{emit, properties, table};
-use super::views::{View, charged, keep, life_rows};
+use super::render::{emit, properties};
+use super::views::{View, charged, keep, life_rows, list};
 use super::{IdArgs, ListArgs};
 use crate::store::{GroupSnapshotFilter, GroupSnapshotRecord};
 
@@ -19,26 +19,12 @@ pub(super) async fn group_snapshot_list(a: &ListArgs) -> anyhow::Result<String> 
         .into_iter()
         .filter(|g| keep(a, g.status.life.status))
         .collect();
-    let views: Vec<_> = records
-        .iter()
-        .map(|r| View {
-            id: &r.name,
-            spec: &r.spec,
-            status: &r.status,
-        })
-        .collect();
-    emit(a.backend.output, &views, || {
-        let rows: Vec<Vec<String>> = records
-            .iter()
-            .map(|g| {
-                vec![
-                    g.name.clone(),
-                    g.status.life.status.as_str().to_string(),
-                    g.spec.display_name.clone(),
-                ]
-            })
-            .collect();
-        table(&["ID", "Status", "Name"], &rows)
+    list(a, &records, &["ID", "Status", "Name"], |g| {
+        vec![
+            g.name.clone(),
+            g.status.life.status.as_str().to_string(),
+            g.spec.display_name.clone(),
+        ]
     })
 }
 

@@ -86,7 +86,7 @@ pub(super) async fn volume_list(a: &ListArgs) -> anyhow::Result<String> {
 }
 
 /// Records as a table (`header`, a row each) or as JSON/YAML views.
-fn list<S: Serialize, T: Serialize>(
+pub(super) fn list<S: Serialize, T: Serialize>(
     a: &ListArgs,
     records: &[Record<S, T>],
     header: &[&str],
