@@ -122,3 +122,16 @@ float64, and %v would print 1000000 as 1e+06.
 {{- define "lvsnap.nodeHostPID" -}}
 {{- if contains "nsenter" .Values.node.lvmCommandPrefix -}}true{{- else -}}false{{- end -}}
 {{- end -}}
+
+{{/*
+"true" when the chart turns group snapshots on: sidecars.snapshotter.volumeGroupSnapshots
+true, or "auto" (the default) and the cluster serves VolumeGroupSnapshotClass in
+groupsnapshot.storage.k8s.io/v1 (external-snapshotter v8.6's CRDs installed). Empty otherwise.
+*/}}
+{{- define "lvsnap.groupSnapshots" -}}
+{{- $v := .Values.sidecars.snapshotter.volumeGroupSnapshots -}}
+{{- if eq (toString $v) "auto" -}}
+{{- if .Capabilities.APIVersions.Has "groupsnapshot.storage.k8s.io/v1/VolumeGroupSnapshotClass" -}}true{{- end -}}
+{{- else if eq (toString $v) "true" -}}true
+{{- end -}}
+{{- end }}
