@@ -174,7 +174,10 @@ impl Executor {
                     }
                 }
             }
-            if thawed && self.settle().await.is_ok() {
+            // Settle even while the group records cannot be read: it acts
+            // only on its own complete view (and says so when it has none).
+            let settled = self.settle().await.is_ok();
+            if thawed && settled {
                 break;
             }
             if self.failpoints.halted() {
