@@ -57,6 +57,10 @@ async fn linear_create_is_rounded_tagged_and_idempotent() {
     .await
     .unwrap();
     assert_eq!(lv.size_bytes, 8 * MIB, "rounded up to two 4 MiB extents");
+    assert!(!lv.existed);
+    // Not read back by the create: read here.
+    let lv = lvm.lv(vg(), &name).await.unwrap().expect("made");
+    assert_eq!(lv.size_bytes, 8 * MIB);
     assert_eq!(lv.attr.volume_type, VolumeType::Plain);
     assert!(lv.attr.is_active() && lv.has_tag(&tag), "{lv:?}");
     assert_eq!(lv.record_ids(), [tag.record_id().unwrap()]);
@@ -128,6 +132,11 @@ async fn thick_snapshot_keeps_the_data_of_its_time() {
     )
     .await
     .unwrap();
+    assert_eq!(
+        (s.size_bytes, s.origin_size_bytes),
+        (8 * MIB, Some(8 * MIB))
+    );
+    let s = lvm.lv(vg(), &name).await.unwrap().expect("made");
     assert_eq!(s.attr.raw, "swi-a-s---");
     assert_eq!(
         (s.size_bytes, s.origin.as_ref()),
@@ -178,6 +187,8 @@ async fn thin_snapshot_is_active_and_keeps_the_data_of_its_time() {
     )
     .await
     .unwrap();
+    assert_eq!(t.size_bytes, 16 * MIB);
+    let t = lvm.lv(vg(), &origin).await.unwrap().expect("made");
     assert!(
         t.attr.is_thin() && t.attr.is_active() && t.pool.as_ref() == Some(&pool),
         "{t:?}"
@@ -192,6 +203,8 @@ async fn thin_snapshot_is_active_and_keeps_the_data_of_its_time() {
     )
     .await
     .unwrap();
+    assert_eq!(s.origin_size_bytes, Some(16 * MIB));
+    let s = lvm.lv(vg(), &name).await.unwrap().expect("made");
     assert!(
         s.attr.is_thin() && s.is_snapshot() && s.origin.as_ref() == Some(&origin),
         "{s:?}"

@@ -2,10 +2,17 @@
 //! origin). A create that finds its LV already there with every requested
 //! tag returns it (the node re-applies records after a crash); one that finds
 //! it without them is `AlreadyExists`.
+//!
+//! A create decides on this node's view of the VG (`view.rs`) when the view
+//! lets it proceed, else on one fresh `lvs` (whose rows carry the VG's free
+//! space and extent size: no `vgs`), then runs `lvcreate` and does not read
+//! the LV back: lvcreate's success is the answer. So a snapshot or volume
+//! on a known VG costs one LVM command, on an unknown one two.
+use super::attr::VolumeType;
 use super::names::{LvName, LvTag, validate_vg_name};
-use super::ops::{add_tags, ensure_space, lv_path, positive, rounded, s, size_arg};
-use super::report::LvInfo;
-use super::{ErrorKind, Lvm, LvmError, VolumeType};
+use super::ops::{VgReport, add_tags, ensure_space, lv_path, positive, rounded, s, size_arg};
+use super::view::{Effect, Known, View};
+use super::{ErrorKind, Lvm, LvmError};
 
 /// lvm2's default snapshot chunk size.
 const COW_CHUNK: u64 = 4096;
@@ -21,22 +28,115 @@ pub fn max_cow_bytes(origin_bytes: u64) -> u64 {
     origin_bytes.saturating_add(store.saturating_mul(COW_CHUNK))
 }
 
+/// An LV a create made, as lvcreate was asked for it (not read back), or
+/// found already made with every requested tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Made {
+    pub name: LvName,
+    /// What it takes: a linear LV's size, a thick snapshot's COW area, a
+    /// thin LV's virtual size (rounded up to extents).
+    pub size_bytes: u64,
+    /// A snapshot's origin size.
+    pub origin_size_bytes: Option<u64>,
+    /// It was there already (a re-applied record): nothing was run.
+    pub existed: bool,
+}
+
+/// What a create will do, decided on a view of the VG.
+enum Step {
+    /// Run `argv`; the LV will be `known`.
+    Run {
+        argv: Vec<String>,
+        known: Known,
+        origin_size_bytes: Option<u64>,
+    },
+    /// An LV of that name is there: its tags decide (on a fresh report).
+    Exists,
+}
+
 /// A snapshot checked and ready to cut (see [`Lvm::plan_snapshot`]).
 #[derive(Debug, Clone)]
 pub struct SnapshotPlan {
     vg: String,
     name: LvName,
     tags: Vec<LvTag>,
-    argv: Vec<String>,
-    /// The copy-on-write area a thick snapshot takes from the VG (None: thin).
+    /// What to run and what it makes; `None`: already there with its tags.
+    run: Option<(Vec<String>, Known)>,
+    /// The copy-on-write area a thick snapshot takes from the VG (None: thin
+    /// or already there).
     pub cow_bytes: Option<u64>,
     /// The origin's size: the snapshot's.
     pub origin_bytes: u64,
-    /// The snapshot is already there, with its tags: nothing to cut.
-    pub done: Option<LvInfo>,
 }
 
 impl Lvm {
+    /// Decides on the view when it lets the create proceed, else on a fresh
+    /// report (then `plan`'s answer is final); runs the step.
+    async fn create(
+        &self,
+        vg: &str,
+        name: &LvName,
+        tags: &[LvTag],
+        plan: impl Fn(&View) -> Result<Step, LvmError>,
+    ) -> Result<Made, LvmError> {
+        validate_vg_name(vg)?;
+        let step = match self.views.get(vg).map(|v| plan(&v)) {
+            Some(Ok(step @ Step::Run { .. })) => step,
+            _ => {
+                let report = self.report(vg).await?;
+                match plan(&View::of(report.vg.clone(), &report.lvs))? {
+                    Step::Exists => return self.check_existing(vg, name, tags, &report),
+                    step => step,
+                }
+            }
+        };
+        let Step::Run {
+            argv,
+            known,
+            origin_size_bytes,
+        } = step
+        else {
+            return Err(self.exists_error(vg, name, "exists"));
+        };
+        let made = Made {
+            name: name.clone(),
+            size_bytes: known.size_bytes,
+            origin_size_bytes,
+            existed: false,
+        };
+        match self.run_create(vg, name, tags, argv, known).await? {
+            Some(existing) => Ok(existing),
+            None => Ok(made),
+        }
+    }
+
+    /// Runs a decided `lvcreate` (the view learns its effect); `Some`: an
+    /// earlier attempt that timed out had made it after all, with its tags.
+    async fn run_create(
+        &self,
+        vg: &str,
+        name: &LvName,
+        tags: &[LvTag],
+        argv: Vec<String>,
+        known: Known,
+    ) -> Result<Option<Made>, LvmError> {
+        let effect = Effect::Made {
+            name: name.clone(),
+            known,
+        };
+        match self.change(vg, "lvcreate", argv, effect).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => match self.report(vg).await {
+                Ok(report) => match self.check_existing(vg, name, tags, &report) {
+                    Ok(made) => Ok(Some(made)),
+                    Err(_) => Err(e),
+                },
+                Err(_) => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
     /// A linear LV of at least `size_bytes` (rounded up to whole extents).
     #[tracing::instrument(skip(self, tags), fields(%name), err(Display))]
     pub async fn create_linear(
@@ -45,42 +145,50 @@ impl Lvm {
         name: &LvName,
         size_bytes: u64,
         tags: &[LvTag],
-    ) -> Result<LvInfo, LvmError> {
-        validate_vg_name(vg)?;
+    ) -> Result<Made, LvmError> {
         positive("volume size", size_bytes)?;
-        if let Some(lv) = self.existing(vg, name, tags).await? {
-            return Ok(lv);
-        }
-        let info = self.vg(vg).await?;
-        let size = rounded(&info, size_bytes)?;
-        ensure_space(&info, size, &format!("logical volume {name}"))?;
-        let mut argv = vec![s("lvcreate"), s("--yes"), s("--name"), name.to_string()];
-        argv.extend([s("--size"), size_arg(size)]);
-        add_tags(&mut argv, tags);
-        argv.push(s(vg));
-        self.create_with(vg, name, tags, argv).await
+        self.create(vg, name, tags, |view| {
+            if view.lvs.contains_key(name) {
+                return Ok(Step::Exists);
+            }
+            let size = rounded(&view.vg, size_bytes)?;
+            ensure_space(&view.vg, size, &format!("logical volume {name}"))?;
+            let mut argv = vec![s("lvcreate"), s("--yes"), s("--name"), name.to_string()];
+            argv.extend([s("--size"), size_arg(size)]);
+            add_tags(&mut argv, tags);
+            argv.push(s(vg));
+            Ok(Step::Run {
+                argv,
+                known: Known {
+                    volume_type: VolumeType::Plain,
+                    size_bytes: size,
+                },
+                origin_size_bytes: None,
+            })
+        })
+        .await
     }
 
     /// A thin pool of `size_bytes` of data. An existing thin pool of that name
-    /// is returned as it is.
+    /// is returned as it is. (Rare: decided on a fresh report, and read back.)
     #[tracing::instrument(skip(self), fields(%name), err(Display))]
     pub async fn create_thin_pool(
         &self,
         vg: &str,
         name: &LvName,
         size_bytes: u64,
-    ) -> Result<LvInfo, LvmError> {
+    ) -> Result<super::LvInfo, LvmError> {
         validate_vg_name(vg)?;
         positive("thin pool size", size_bytes)?;
-        if let Some(lv) = self.lv(vg, name).await? {
+        let report = self.report(vg).await?;
+        if let Some(lv) = report.lvs.iter().find(|lv| &lv.name == name) {
             if lv.attr.is_thin_pool() {
-                return Ok(lv);
+                return Ok(lv.clone());
             }
             return Err(self.exists_error(vg, name, "is not a thin pool"));
         }
-        let info = self.vg(vg).await?;
-        let size = rounded(&info, size_bytes)?;
-        ensure_space(&info, size, &format!("thin pool {name}"))?;
+        let size = rounded(&report.vg, size_bytes)?;
+        ensure_space(&report.vg, size, &format!("thin pool {name}"))?;
         let mut argv = vec![s("lvcreate"), s("--yes"), s("--type"), s("thin-pool")];
         argv.extend([
             s("--name"),
@@ -89,7 +197,11 @@ impl Lvm {
             size_arg(size),
             s(vg),
         ]);
-        match self.exec("lvcreate thin pool", argv).await {
+        // Pool metadata and its spare are not modelled: the view is forgotten.
+        match self
+            .change(vg, "lvcreate thin pool", argv, Effect::Unknown)
+            .await
+        {
             Ok(_) => self.created(vg, name).await,
             // An earlier attempt that timed out may have made it after all.
             Err(e) if e.kind() == ErrorKind::AlreadyExists => match self.lv(vg, name).await {
@@ -110,46 +222,54 @@ impl Lvm {
         name: &LvName,
         virtual_size_bytes: u64,
         tags: &[LvTag],
-    ) -> Result<LvInfo, LvmError> {
-        validate_vg_name(vg)?;
+    ) -> Result<Made, LvmError> {
         positive("thin volume size", virtual_size_bytes)?;
-        let lvs = self.lvs(vg).await?;
-        if let Some(lv) = self.check_existing(vg, name, tags, &lvs)? {
-            return Ok(lv);
-        }
-        match lvs.iter().find(|lv| &lv.name == pool) {
-            Some(p) if p.attr.is_thin_pool() => {}
-            Some(_) => {
-                return Err(LvmError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("{vg}/{pool} is not a thin pool"),
-                ));
+        self.create(vg, name, tags, |view| {
+            if view.lvs.contains_key(name) {
+                return Ok(Step::Exists);
             }
-            None => {
-                return Err(LvmError::new(
-                    ErrorKind::NotFound,
-                    format!("thin pool {vg}/{pool} not found"),
-                ));
+            match view.lvs.get(pool).map(|p| p.volume_type) {
+                Some(VolumeType::ThinPool) => {}
+                Some(_) => {
+                    return Err(LvmError::new(
+                        ErrorKind::InvalidArgument,
+                        format!("{vg}/{pool} is not a thin pool"),
+                    ));
+                }
+                None => {
+                    return Err(LvmError::new(
+                        ErrorKind::NotFound,
+                        format!("thin pool {vg}/{pool} not found"),
+                    ));
+                }
             }
-        }
-        let size = rounded(&self.vg(vg).await?, virtual_size_bytes)?;
-        let mut argv = vec![
-            s("lvcreate"),
-            s("--yes"),
-            s("--type"),
-            s("thin"),
-            s("--name"),
-            name.to_string(),
-        ];
-        argv.extend([
-            s("--virtualsize"),
-            size_arg(size),
-            s("--thinpool"),
-            pool.to_string(),
-        ]);
-        add_tags(&mut argv, tags);
-        argv.push(s(vg));
-        self.create_with(vg, name, tags, argv).await
+            let size = rounded(&view.vg, virtual_size_bytes)?;
+            let mut argv = vec![
+                s("lvcreate"),
+                s("--yes"),
+                s("--type"),
+                s("thin"),
+                s("--name"),
+                name.to_string(),
+            ];
+            argv.extend([
+                s("--virtualsize"),
+                size_arg(size),
+                s("--thinpool"),
+                pool.to_string(),
+            ]);
+            add_tags(&mut argv, tags);
+            argv.push(s(vg));
+            Ok(Step::Run {
+                argv,
+                known: Known {
+                    volume_type: VolumeType::Thin,
+                    size_bytes: size,
+                },
+                origin_size_bytes: None,
+            })
+        })
+        .await
     }
 
     /// Snapshot `name` of LV `origin`. A thin origin gets a thin snapshot (no
@@ -167,21 +287,20 @@ impl Lvm {
         name: &LvName,
         cow_size_bytes: Option<u64>,
         tags: &[LvTag],
-    ) -> Result<LvInfo, LvmError> {
-        let plan = self
-            .plan_snapshot(vg, origin, name, cow_size_bytes, tags)
-            .await?;
-        if let Some(done) = plan.done {
-            return Ok(done);
+    ) -> Result<Made, LvmError> {
+        if let Some(size) = cow_size_bytes {
+            positive("snapshot size", size)?;
         }
-        self.cut_snapshot(&plan).await?;
-        self.created(vg, name).await
+        self.create(vg, name, tags, |view| {
+            snapshot_step(view, vg, origin, name, cow_size_bytes, tags)
+        })
+        .await
     }
 
     /// Everything [`Self::lvcreate_snapshot`] checks before its `lvcreate`
-    /// (the origin, an LV of that name, the free space), done ahead: a group
-    /// of snapshots is planned before its members are frozen, so that only
-    /// the `lvcreate`s run while they are.
+    /// (the origin, an LV of that name, the free space), decided ahead on a
+    /// fresh report: a group of snapshots is planned before its members are
+    /// frozen, so that only the `lvcreate`s run while they are.
     pub async fn plan_snapshot(
         &self,
         vg: &str,
@@ -194,132 +313,136 @@ impl Lvm {
         if let Some(size) = cow_size_bytes {
             positive("snapshot size", size)?;
         }
-        let lvs = self.lvs(vg).await?;
+        let report = self.report(vg).await?;
+        let view = View::of(report.vg.clone(), &report.lvs);
         let mut plan = SnapshotPlan {
             vg: vg.to_string(),
             name: name.clone(),
             tags: tags.to_vec(),
-            argv: Vec::new(),
+            run: None,
             cow_bytes: None,
             origin_bytes: 0,
-            done: self.check_existing(vg, name, tags, &lvs)?,
         };
-        if let Some(lv) = &plan.done {
-            plan.origin_bytes = lv.origin_size_bytes.unwrap_or(lv.size_bytes);
-            return Ok(plan);
-        }
-        let Some(source) = lvs.iter().find(|lv| &lv.name == origin) else {
-            return Err(LvmError::new(
-                ErrorKind::NotFound,
-                format!("snapshot origin {vg}/{origin} not found"),
-            ));
-        };
-        plan.origin_bytes = source.size_bytes;
-        let mut argv = vec![
-            s("lvcreate"),
-            s("--yes"),
-            s("--name"),
-            name.to_string(),
-            s("--snapshot"),
-        ];
-        match source.attr.volume_type {
-            VolumeType::Thin => argv.extend([s("--setactivationskip"), s("n")]),
-            VolumeType::Plain | VolumeType::Origin => {
-                let info = self.vg(vg).await?;
-                let wanted = cow_size_bytes.unwrap_or(source.size_bytes);
-                let cap = rounded(&info, max_cow_bytes(source.size_bytes))?;
-                let size = rounded(&info, wanted)?.min(cap);
-                ensure_space(&info, size, &format!("snapshot {name}"))?;
-                argv.extend([s("--size"), size_arg(size)]);
-                plan.cow_bytes = Some(size);
+        match snapshot_step(&view, vg, origin, name, cow_size_bytes, tags)? {
+            Step::Exists => {
+                let made = self.check_existing(vg, name, tags, &report)?;
+                plan.origin_bytes = made.origin_size_bytes.unwrap_or(made.size_bytes);
             }
-            other => {
-                return Err(LvmError::new(
-                    ErrorKind::InvalidArgument,
-                    format!("cannot snapshot {vg}/{origin}: unsupported volume type {other:?}"),
-                ));
+            Step::Run {
+                argv,
+                known,
+                origin_size_bytes,
+            } => {
+                if known.volume_type == VolumeType::Snapshot {
+                    plan.cow_bytes = Some(known.size_bytes);
+                }
+                plan.origin_bytes = origin_size_bytes.unwrap_or(known.size_bytes);
+                plan.run = Some((argv, known));
             }
         }
-        add_tags(&mut argv, tags);
-        argv.push(lv_path(vg, origin));
-        plan.argv = argv;
         Ok(plan)
     }
 
-    /// Runs a planned snapshot's `lvcreate` and nothing else; an LV of that
-    /// name already there (an earlier attempt that timed out) must carry
-    /// the plan's tags.
+    /// Runs a planned snapshot's `lvcreate` and nothing else (this node's
+    /// view of the VG learns what it made); an LV of that name already
+    /// there (an earlier attempt that timed out) must carry the plan's tags.
     pub async fn cut_snapshot(&self, plan: &SnapshotPlan) -> Result<(), LvmError> {
-        if plan.done.is_some() {
+        let Some((argv, known)) = plan.run.clone() else {
             return Ok(());
-        }
-        match self.exec("lvcreate", plan.argv.clone()).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                match self.existing(&plan.vg, &plan.name, &plan.tags).await {
-                    Ok(Some(_)) => Ok(()),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+        };
+        self.run_create(&plan.vg, &plan.name, &plan.tags, argv, known)
+            .await
+            .map(|_| ())
     }
 
-    /// Looks `name` up: absent → `None`; present with every one of `tags`
-    /// (and at least one) → the LV, the create is already done; otherwise
-    /// [`ErrorKind::AlreadyExists`].
-    async fn existing(
-        &self,
-        vg: &str,
-        name: &LvName,
-        tags: &[LvTag],
-    ) -> Result<Option<LvInfo>, LvmError> {
-        let lvs = self.lvs(vg).await?;
-        self.check_existing(vg, name, tags, &lvs)
-    }
-
+    /// LV `name` of a fresh report: present with every one of `tags` (and
+    /// at least one) → made already; otherwise [`ErrorKind::AlreadyExists`].
     fn check_existing(
         &self,
         vg: &str,
         name: &LvName,
         tags: &[LvTag],
-        lvs: &[LvInfo],
-    ) -> Result<Option<LvInfo>, LvmError> {
-        match lvs.iter().find(|lv| &lv.name == name) {
-            None => Ok(None),
+        report: &VgReport,
+    ) -> Result<Made, LvmError> {
+        match report.lvs.iter().find(|lv| &lv.name == name) {
             Some(lv) if !tags.is_empty() && tags.iter().all(|t| lv.has_tag(t)) => {
                 tracing::info!(vg, lv = %name, "logical volume already exists with its tags; nothing to do");
-                Ok(Some(lv.clone()))
+                Ok(Made {
+                    name: name.clone(),
+                    size_bytes: lv.size_bytes,
+                    origin_size_bytes: lv.origin_size_bytes,
+                    existed: true,
+                })
             }
             Some(_) => Err(self.exists_error(vg, name, "exists without the requested tags")),
+            None => Err(self.exists_error(vg, name, "was reported by lvcreate")),
         }
     }
 
-    fn exists_error(&self, vg: &str, name: &LvName, why: &str) -> LvmError {
+    pub(super) fn exists_error(&self, vg: &str, name: &LvName, why: &str) -> LvmError {
         LvmError::new(
             ErrorKind::AlreadyExists,
             format!("logical volume {vg}/{name} already exists and {why}"),
         )
     }
+}
 
-    /// Runs an `lvcreate`; when it reports the LV exists (an earlier attempt
-    /// that timed out may have made it), the tag rule decides.
-    async fn create_with(
-        &self,
-        vg: &str,
-        name: &LvName,
-        tags: &[LvTag],
-        argv: Vec<String>,
-    ) -> Result<LvInfo, LvmError> {
-        match self.exec("lvcreate", argv).await {
-            Ok(_) => self.created(vg, name).await,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                match self.existing(vg, name, tags).await {
-                    Ok(Some(lv)) => Ok(lv),
-                    _ => Err(e),
-                }
-            }
-            Err(e) => Err(e),
-        }
+/// The step a snapshot `name` of `origin` takes on `view`.
+fn snapshot_step(
+    view: &View,
+    vg: &str,
+    origin: &LvName,
+    name: &LvName,
+    cow_size_bytes: Option<u64>,
+    tags: &[LvTag],
+) -> Result<Step, LvmError> {
+    if view.lvs.contains_key(name) {
+        return Ok(Step::Exists);
     }
+    let Some(source) = view.lvs.get(origin) else {
+        return Err(LvmError::new(
+            ErrorKind::NotFound,
+            format!("snapshot origin {vg}/{origin} not found"),
+        ));
+    };
+    let mut argv = vec![
+        s("lvcreate"),
+        s("--yes"),
+        s("--name"),
+        name.to_string(),
+        s("--snapshot"),
+    ];
+    let known = match source.volume_type {
+        VolumeType::Thin => {
+            argv.extend([s("--setactivationskip"), s("n")]);
+            Known {
+                volume_type: VolumeType::Thin,
+                size_bytes: source.size_bytes,
+            }
+        }
+        VolumeType::Plain | VolumeType::Origin => {
+            let wanted = cow_size_bytes.unwrap_or(source.size_bytes);
+            let cap = rounded(&view.vg, max_cow_bytes(source.size_bytes))?;
+            let size = rounded(&view.vg, wanted)?.min(cap);
+            ensure_space(&view.vg, size, &format!("snapshot {name}"))?;
+            argv.extend([s("--size"), size_arg(size)]);
+            Known {
+                volume_type: VolumeType::Snapshot,
+                size_bytes: size,
+            }
+        }
+        other => {
+            return Err(LvmError::new(
+                ErrorKind::InvalidArgument,
+                format!("cannot snapshot {vg}/{origin}: unsupported volume type {other:?}"),
+            ));
+        }
+    };
+    add_tags(&mut argv, tags);
+    argv.push(lv_path(vg, origin));
+    Ok(Step::Run {
+        argv,
+        known,
+        origin_size_bytes: Some(source.size_bytes),
+    })
 }

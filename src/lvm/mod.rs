@@ -28,9 +28,10 @@ mod report;
 mod runner;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
+mod view;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
-pub use create::{SnapshotPlan, max_cow_bytes};
+pub use create::{Made, SnapshotPlan, max_cow_bytes};
 pub use dm::dm_name;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 #[cfg(feature = "testing")]
@@ -39,8 +40,10 @@ pub use names::{
     LvName, LvRole, LvTag, MAX_NAME_LEN, MAX_TAG_LEN, NameError, RESERVED_LV_PREFIXES,
     RESERVED_LV_SUBSTRINGS, TAG_PREFIX, device_mapper_path, validate_vg_name,
 };
+pub use ops::VgReport;
 pub use report::{
-    LV_FIELDS, LvInfo, ReportError, VG_FIELDS, VgInfo, parse_lvs, parse_vgs, round_up,
+    LV_FIELDS, LvInfo, ReportError, VG_FIELDS, VgInfo, parse_lv_report, parse_lvs, parse_vgs,
+    round_up,
 };
 pub use runner::{CommandOutput, CommandRunner, RunError, SystemRunner};
 
@@ -106,11 +109,13 @@ impl LvmConfig {
 }
 
 /// The LVM operations lvsnap needs (see `ops.rs`), over a [`CommandRunner`].
+/// Clones share the runner and what is known of each VG (`view.rs`).
 #[derive(Clone)]
 pub struct Lvm {
     runner: Arc<dyn CommandRunner>,
     config: LvmConfig,
     observer: Option<Arc<dyn CommandObserver>>,
+    views: Arc<view::Views>,
 }
 
 impl std::fmt::Debug for Lvm {
@@ -130,6 +135,7 @@ impl Lvm {
             runner,
             config,
             observer: None,
+            views: Arc::default(),
         }
     }
 

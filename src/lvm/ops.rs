@@ -3,8 +3,9 @@
 //! inputs before building a command, and is idempotent where Cinder's is:
 //! removing an absent LV succeeds, extending to a size already reached does
 //! nothing.
-use super::names::{LvName, LvTag, validate_vg_name};
-use super::report::{LV_FIELDS, LvInfo, VG_FIELDS, VgInfo, parse_lvs, parse_vgs};
+use super::names::{LvName, LvRole, LvTag, validate_vg_name};
+use super::report::{LV_FIELDS, LvInfo, VG_FIELDS, VgInfo, parse_lv_report, parse_vgs};
+use super::view::{Effect, View};
 use super::{ErrorKind, Lvm, LvmError};
 
 pub(super) fn s(v: &str) -> String {
@@ -75,9 +76,28 @@ pub(super) fn ensure_space(vg: &VgInfo, needed: u64, what: &str) -> Result<(), L
     Ok(())
 }
 
+/// One `lvs` of a VG: its visible LVs and the VG's size, free space and
+/// extent size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VgReport {
+    pub vg: VgInfo,
+    pub lvs: Vec<LvInfo>,
+}
+
+/// lvremove's answer for an LV that is not there (the VG is): the one
+/// "not found" that proves the LV absent. A missing VG proves nothing.
+fn lv_absent(e: &LvmError) -> bool {
+    e.kind() == ErrorKind::NotFound
+        && e.failure().is_some_and(|f| {
+            f.stderr
+                .to_ascii_lowercase()
+                .contains("failed to find logical volume")
+        })
+}
+
 impl Lvm {
-    /// Size, free space and extent size of volume group `vg`. A missing VG is
-    /// [`ErrorKind::NotFound`].
+    /// Size, free space and extent size of volume group `vg` (`vgs`). A
+    /// missing VG is [`ErrorKind::NotFound`].
     #[tracing::instrument(skip(self), err(Display))]
     pub async fn vg(&self, vg: &str) -> Result<VgInfo, LvmError> {
         validate_vg_name(vg)?;
@@ -92,13 +112,38 @@ impl Lvm {
         })
     }
 
-    /// Every visible LV of `vg` (hidden sub-LVs left out).
+    /// Every visible LV of `vg` (hidden sub-LVs left out) and the VG's
+    /// figures: one `lvs` (its rows carry them; a VG without LVs needs a
+    /// `vgs` as well). It becomes this node's view of the VG (`view.rs`).
     #[tracing::instrument(skip(self), err(Display))]
-    pub async fn lvs(&self, vg: &str) -> Result<Vec<LvInfo>, LvmError> {
+    pub async fn report(&self, vg: &str) -> Result<VgReport, LvmError> {
         validate_vg_name(vg)?;
+        let generation = self.views.report_starts(vg);
         let argv = report_args("lvs", LV_FIELDS, vg);
         let out = self.exec("lvs", argv.clone()).await?;
-        parse_lvs(&out).map_err(|e| self.unparsable("lvs", argv, e))
+        let (lvs, info) = parse_lv_report(&out).map_err(|e| self.unparsable("lvs", argv, e))?;
+        let info = match info.filter(|i| i.name == vg) {
+            Some(info) => info,
+            None => self.vg(vg).await?,
+        };
+        self.views
+            .report_done(vg, generation, View::of(info.clone(), &lvs));
+        Ok(VgReport { vg: info, lvs })
+    }
+
+    /// Every visible LV of `vg` (one [`Lvm::report`]).
+    pub async fn lvs(&self, vg: &str) -> Result<Vec<LvInfo>, LvmError> {
+        Ok(self.report(vg).await?.lvs)
+    }
+
+    /// The figures of `vg` for a capacity report: this node's view when it
+    /// is known (no command), else one [`Lvm::report`].
+    pub async fn capacity(&self, vg: &str) -> Result<VgInfo, LvmError> {
+        validate_vg_name(vg)?;
+        match self.views.get(vg) {
+            Some(view) => Ok(view.vg),
+            None => Ok(self.report(vg).await?.vg),
+        }
     }
 
     /// LV `name` of `vg`, `None` when absent. (lvm2 reads the whole VG's
@@ -118,37 +163,67 @@ impl Lvm {
             .collect())
     }
 
+    /// Runs a command that changes `vg`; on success the view takes `effect`,
+    /// on failure it is forgotten (a failed or timed-out command may have
+    /// done part of its work).
+    pub(super) async fn change(
+        &self,
+        vg: &str,
+        what: &str,
+        argv: Vec<String>,
+        effect: Effect,
+    ) -> Result<String, LvmError> {
+        self.views.change_starts(vg);
+        let out = self.exec(what, argv).await;
+        let effect = if out.is_ok() { effect } else { Effect::Unknown };
+        self.views.change_done(vg, effect);
+        out
+    }
+
     /// Removes LV `name` (`lvremove -f`). Absent is success (`Ok(false)`), as
     /// in Cinder. An origin of thick snapshots, or a thin pool with thin
     /// LVs, is [`ErrorKind::Busy`]: `lvremove -f` would remove them too.
+    /// That check needs a report, except for a snapshot lvsnap cut
+    /// (`_snapshot-<id>`), which can have no such dependants: lvm2 takes no
+    /// snapshot of a thick snapshot, and a thin snapshot's own thin
+    /// snapshots outlive it. Absence is then lvremove's "failed to find".
     #[tracing::instrument(skip(self), fields(%name), err(Display))]
     pub async fn remove(&self, vg: &str, name: &LvName) -> Result<bool, LvmError> {
         validate_vg_name(vg)?;
-        let lvs = self.lvs(vg).await?;
-        let Some(lv) = lvs.iter().find(|lv| &lv.name == name) else {
-            tracing::warn!(vg, lv = %name, "logical volume to remove is already absent");
-            return Ok(false);
-        };
-        let dependants: Vec<&str> = lvs
-            .iter()
-            .filter(|o| {
-                (lv.attr.has_thick_snapshots()
-                    && o.attr.is_thick_snapshot()
-                    && o.origin.as_ref() == Some(name))
-                    || (lv.attr.is_thin_pool() && o.pool.as_ref() == Some(name))
-            })
-            .map(|o| o.name.as_str())
-            .collect();
-        if !dependants.is_empty() || lv.attr.has_thick_snapshots() {
-            return Err(LvmError::new(
-                ErrorKind::Busy,
-                format!("{vg}/{name} is busy: it has dependent volumes {dependants:?}"),
-            ));
+        let snapshot = matches!(name.role(), Some(LvRole::Snapshot(_)));
+        if !snapshot {
+            let lvs = self.lvs(vg).await?;
+            let Some(lv) = lvs.iter().find(|lv| &lv.name == name) else {
+                tracing::warn!(vg, lv = %name, "logical volume to remove is already absent");
+                return Ok(false);
+            };
+            let dependants: Vec<&str> = lvs
+                .iter()
+                .filter(|o| {
+                    (lv.attr.has_thick_snapshots()
+                        && o.attr.is_thick_snapshot()
+                        && o.origin.as_ref() == Some(name))
+                        || (lv.attr.is_thin_pool() && o.pool.as_ref() == Some(name))
+                })
+                .map(|o| o.name.as_str())
+                .collect();
+            if !dependants.is_empty() || lv.attr.has_thick_snapshots() {
+                return Err(LvmError::new(
+                    ErrorKind::Busy,
+                    format!("{vg}/{name} is busy: it has dependent volumes {dependants:?}"),
+                ));
+            }
         }
         let argv = vec![s("lvremove"), s("-f"), lv_path(vg, name)];
-        match self.exec("lvremove", argv).await {
+        match self
+            .change(vg, "lvremove", argv, Effect::Removed(name.clone()))
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) if lv_absent(&e) || (!snapshot && e.kind() == ErrorKind::NotFound) => {
+                tracing::warn!(vg, lv = %name, "logical volume to remove is already absent");
+                Ok(false)
+            }
             Err(e) => Err(e),
         }
     }
@@ -164,19 +239,27 @@ impl Lvm {
     ) -> Result<LvInfo, LvmError> {
         validate_vg_name(vg)?;
         positive("new size", new_size_bytes)?;
-        let lv = self.lv(vg, name).await?.ok_or_else(|| {
-            LvmError::new(
-                ErrorKind::NotFound,
-                format!("logical volume {vg}/{name} not found"),
-            )
-        })?;
-        let info = self.vg(vg).await?;
-        let size = rounded(&info, new_size_bytes)?;
+        let report = self.report(vg).await?;
+        let lv = report
+            .lvs
+            .into_iter()
+            .find(|lv| &lv.name == name)
+            .ok_or_else(|| {
+                LvmError::new(
+                    ErrorKind::NotFound,
+                    format!("logical volume {vg}/{name} not found"),
+                )
+            })?;
+        let size = rounded(&report.vg, new_size_bytes)?;
         if size <= lv.size_bytes {
             return Ok(lv);
         }
         if !lv.attr.is_thin() {
-            ensure_space(&info, size - lv.size_bytes, &format!("extending {name}"))?;
+            ensure_space(
+                &report.vg,
+                size - lv.size_bytes,
+                &format!("extending {name}"),
+            )?;
         }
         let argv = vec![
             s("lvextend"),
@@ -184,7 +267,11 @@ impl Lvm {
             size_arg(size),
             lv_path(vg, name),
         ];
-        self.exec("lvextend", argv).await?;
+        let effect = Effect::Resized {
+            name: name.clone(),
+            size_bytes: size,
+        };
+        self.change(vg, "lvextend", argv, effect).await?;
         self.created(vg, name).await
     }
 
@@ -217,7 +304,7 @@ impl Lvm {
             s("--ignoreactivationskip"),
             lv_path(vg, name),
         ];
-        self.exec("lvchange", argv).await?;
+        self.change(vg, "lvchange", argv, Effect::Unchanged).await?;
         self.created(vg, name).await
     }
     /// Reads back an LV that a command just made or changed.

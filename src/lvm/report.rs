@@ -7,9 +7,12 @@ use super::names::{LvName, LvTag};
 
 /// Fields of `vgs -o`.
 pub const VG_FIELDS: &str = "vg_name,vg_size,vg_free,vg_extent_size";
-/// Fields of `lvs -o`.
+/// Fields of `lvs -o`. Every row also carries its VG's size, free space and
+/// extent size, so one `lvs` tells both what a create needs to know of the
+/// LVs (the origin, an LV already there) and of the VG (room, rounding).
 pub const LV_FIELDS: &str = "vg_name,lv_name,lv_attr,lv_size,origin,origin_size,pool_lv,lv_tags,\
-                             data_percent,snap_percent,metadata_percent,lv_time";
+                             data_percent,snap_percent,metadata_percent,lv_time,\
+                             vg_size,vg_free,vg_extent_size";
 
 /// A volume group, sizes in bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +142,27 @@ struct LvRow {
     metadata_percent: String,
     #[serde(default)]
     lv_time: String,
+    #[serde(default)]
+    vg_size: String,
+    #[serde(default)]
+    vg_free: String,
+    #[serde(default)]
+    vg_extent_size: String,
+}
+
+impl LvRow {
+    /// The VG figures of this row, when the report asked for them.
+    fn vg(&self) -> Result<Option<VgInfo>, ReportError> {
+        if self.vg_size.trim().is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(VgInfo {
+            name: self.vg_name.clone(),
+            size_bytes: bytes("vg_size", &self.vg_size)?,
+            free_bytes: bytes("vg_free", &self.vg_free)?,
+            extent_size_bytes: bytes("vg_extent_size", &self.vg_extent_size)?,
+        }))
+    }
 }
 
 fn bytes(field: &'static str, value: &str) -> Result<u64, ReportError> {
@@ -213,10 +237,20 @@ pub fn parse_vgs(json: &str) -> Result<Vec<VgInfo>, ReportError> {
 /// name lvsnap could never have created (hidden LVs, names with reserved
 /// parts) are skipped rather than failing the whole report.
 pub fn parse_lvs(json: &str) -> Result<Vec<LvInfo>, ReportError> {
+    parse_lv_report(json).map(|(lvs, _)| lvs)
+}
+
+/// [`parse_lvs`], and the VG figures its rows carry (`None`: no row had
+/// them, e.g. a VG without LVs). A report of one VG only.
+pub fn parse_lv_report(json: &str) -> Result<(Vec<LvInfo>, Option<VgInfo>), ReportError> {
     let report: Report<LvSection> = serde_json::from_str(json)?;
     let rows = report.report.into_iter().flat_map(|s| s.lv);
     let mut out = Vec::new();
+    let mut vg = None;
     for r in rows {
+        if vg.is_none() {
+            vg = r.vg()?;
+        }
         let Ok(name) = LvName::new(&r.lv_name) else {
             tracing::debug!(lv = %r.lv_name, "skipping an LV whose name lvsnap cannot use");
             continue;
@@ -241,5 +275,5 @@ pub fn parse_lvs(json: &str) -> Result<Vec<LvInfo>, ReportError> {
             vg: r.vg_name,
         });
     }
-    Ok(out)
+    Ok((out, vg))
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::copy::copy_blocks;
 use super::executor::Executor;
 use super::{Failure, invalid, lvm_failure};
-use crate::lvm::{ErrorKind, LvInfo, LvName, LvTag, LvmError};
+use crate::lvm::{ErrorKind, LvName, LvTag, LvmError};
 use crate::records::FailureCode;
 use crate::store::{VolumeRecord, modify};
 
@@ -20,7 +20,7 @@ impl Executor {
         name: &LvName,
         size: u64,
         tag: LvTag,
-    ) -> Result<LvInfo, Failure> {
+    ) -> Result<(), Failure> {
         let vg = v.spec.vg.as_str();
         let (source_lv, from_volume) = match (&v.spec.source_snapshot_id, &v.spec.source_volume_id)
         {
@@ -68,7 +68,12 @@ impl Executor {
                 .lvcreate_snapshot(vg, &source_lv, name, None, &[tag])
                 .await
                 .map_err(lvm_failure)?;
-            return self.lvm.extend(vg, name, size).await.map_err(lvm_failure);
+            return self
+                .lvm
+                .extend(vg, name, size)
+                .await
+                .map(|_| ())
+                .map_err(lvm_failure);
         }
         // Thick: the source's logical size (a thick snapshot's is its origin's).
         let len = source
@@ -105,10 +110,9 @@ impl Executor {
         name: &LvName,
         size: u64,
         tag: LvTag,
-    ) -> Result<LvInfo, Failure> {
+    ) -> Result<(), Failure> {
         let vg = v.spec.vg.as_str();
-        let lv = self
-            .lvm
+        self.lvm
             .create_linear(vg, name, size, &[tag])
             .await
             .map_err(lvm_failure)?;
@@ -156,6 +160,6 @@ impl Executor {
                 lvm_failure(e)
             })?;
         tracing::info!(volume = %v.name, bytes = copied.bytes, skipped = copied.skipped, zeroed, "blocks copied");
-        Ok(lv)
+        Ok(())
     }
 }

@@ -12,12 +12,13 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::failpoint::{Failpoints, Halted};
 use crate::lvm::{LvTag, Lvm};
 use crate::quota::QuotaEngine;
-use crate::records::{LvsNodeSpec, LvsNodeStatus, SnapshotState, VolumeState, now_rfc3339};
+use crate::records::{SnapshotState, VolumeState};
 use crate::store::{
-    EventSink, GroupSnapshotFilter, Kind, LogOnly, Phase, Record, SnapshotFilter, Store,
-    StoreError, VolumeFilter,
+    EventSink, GroupSnapshotFilter, Kind, LogOnly, Phase, SnapshotFilter, Store, StoreError,
+    VolumeFilter,
 };
 
+use super::capacity::Wanted;
 use super::fill_report::{FillMemory, FillState};
 use super::host::Host;
 
@@ -73,7 +74,9 @@ pub struct Executor {
     pub(super) host: Host,
     pub(super) settings: NodeSettings,
     pub(super) failpoints: Failpoints,
-    lvm_version: Arc<tokio::sync::OnceCell<String>>,
+    pub(super) lvm_version: Arc<tokio::sync::OnceCell<String>>,
+    /// Capacity reports asked for (see `capacity.rs`).
+    pub(super) wanted: Arc<Wanted>,
     /// Records being worked, and whether they changed meanwhile.
     inflight: Arc<Mutex<HashMap<(Kind, String), bool>>>,
     events: Arc<dyn EventSink>,
@@ -118,6 +121,7 @@ impl Executor {
             host: Host::default(),
             failpoints: Failpoints::default(),
             lvm_version: Arc::default(),
+            wanted: Arc::default(),
             inflight: Arc::default(),
             frozen_gate: Arc::default(),
             events: Arc::new(LogOnly),
@@ -149,9 +153,11 @@ impl Executor {
 
     /// Runs until the task is dropped (or a failpoint halts it): settle
     /// (retried with back-off until it had a complete view), then follow
-    /// changes, with a periodic resync, settle and capacity report.
+    /// changes, with a periodic resync, settle and heartbeat (a capacity
+    /// report read afresh); changes of the VG are reported coalesced.
     pub async fn run(self) {
         let mut changes = self.store.subscribe();
+        let _reporter = self.spawn_reporter();
         self.report_capacity().await;
         let mut round = 0;
         let mut thawed = false;
@@ -207,6 +213,7 @@ impl Executor {
                 _ = tick.tick() => {
                     let _ = self.settle().await;
                     self.resync().await;
+                    self.report_capacity().await;
                 }
             }
         }
@@ -258,7 +265,7 @@ impl Executor {
                 }
             }
             if !this.failpoints.halted() {
-                this.report_capacity().await;
+                this.capacity_changed();
             }
         });
     }
@@ -333,42 +340,6 @@ impl Executor {
             }) {
                 self.spawn(Kind::GroupSnapshot, g.name);
             }
-        }
-    }
-
-    /// Writes this node's capacity into its LvsNode record (the heartbeat).
-    pub async fn report_capacity(&self) {
-        let vg = match self.lvm.vg(&self.settings.vg).await {
-            Ok(vg) => vg,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the volume group");
-                return;
-            }
-        };
-        // lvm2's version does not change under a running node: asked once.
-        let version = self
-            .lvm_version
-            .get_or_try_init(|| self.lvm.version())
-            .await
-            .cloned()
-            .unwrap_or_default();
-        self.update_fill(|f| f.vg = Some(vg.clone()));
-        let record = Record::new(
-            self.settings.node_id.clone(),
-            LvsNodeSpec {
-                vg: self.settings.vg.clone(),
-                thin_pool: self.settings.thin_pool.clone(),
-            },
-            LvsNodeStatus {
-                size_bytes: i64::try_from(vg.size_bytes).unwrap_or(i64::MAX),
-                free_bytes: i64::try_from(vg.free_bytes).unwrap_or(i64::MAX),
-                extent_size_bytes: i64::try_from(vg.extent_size_bytes).unwrap_or(i64::MAX),
-                lvm_version: version,
-                last_heartbeat: now_rfc3339(),
-            },
-        );
-        if let Err(e) = self.store.put_node(&record).await {
-            tracing::warn!(error = %e, "cannot report capacity");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The node side: the executor that reconciles the records assigned to this
 //! node with its volume group (the part of Cinder's volume manager and LVM
 //! driver that runs on the host).
+mod capacity;
 mod content;
 mod copy;
 pub mod data;
@@ -16,6 +17,7 @@ mod settle;
 mod snapshots;
 mod volumes;
 
+pub use capacity::VgCapacity;
 pub use data::{Access, DataPath, Stats};
 pub use executor::{Executor, NodeSettings, WorkError};
 pub use fill_report::{FillReport, FillState, PoolFill, SnapshotFill};

@@ -68,7 +68,8 @@ impl Executor {
         let not_found = || (FailureCode::NotFound, "volume device not found".to_string());
         let origin = volume.map(|v| v.spec.lv_name).ok_or_else(not_found)?;
         let origin = LvName::new(&origin).map_err(invalid)?;
-        // The snapshot call looks the origin up itself (one `lvs`, not two).
+        // The snapshot call looks the origin up itself (on the node's view of
+        // the VG, else one `lvs`).
         let cow = r.spec.cow_size_bytes.and_then(|b| u64::try_from(b).ok());
         let lv = self
             .lvm

@@ -37,10 +37,7 @@ impl Executor {
         let name = LvName::new(&v.spec.lv_name).map_err(invalid)?;
         let size = u64::try_from(v.spec.size_bytes).map_err(invalid)?;
         if v.spec.source_snapshot_id.is_some() || v.spec.source_volume_id.is_some() {
-            return self
-                .create_from_source(v, &name, size, tag)
-                .await
-                .map(|_| ());
+            return self.create_from_source(v, &name, size, tag).await;
         }
         let created = match &v.spec.thin_pool {
             Some(pool) => {

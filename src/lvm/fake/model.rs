@@ -172,6 +172,8 @@ impl Vg {
             "pool_lv": pool, "lv_tags": tags.join(","), "data_percent": data,
             "snap_percent": snap, "metadata_percent": meta,
             "lv_time": lv.created.format("%Y-%m-%d %H:%M:%S %z").to_string(),
+            "vg_size": self.size.to_string(), "vg_free": self.free().to_string(),
+            "vg_extent_size": self.extent.to_string(),
         })
     }
 

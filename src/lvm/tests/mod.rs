@@ -4,3 +4,4 @@ mod names;
 mod ops;
 mod report;
 mod retry;
+mod view;

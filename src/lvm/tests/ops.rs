@@ -35,15 +35,19 @@ async fn create_is_idempotent_for_the_same_tag_only() {
         .create_linear(VG, &name, 5 * MIB, std::slice::from_ref(&tag))
         .await
         .unwrap();
-    assert_eq!(first.size_bytes, 8 * MIB);
-    assert_eq!(first.attr.volume_type, VolumeType::Plain);
-    assert!(first.attr.is_active());
+    assert_eq!((first.size_bytes, first.existed), (8 * MIB, false));
+    let lv = lvm.lv(VG, &name).await.unwrap().unwrap();
+    assert_eq!(lv.attr.volume_type, VolumeType::Plain);
+    assert!(lv.attr.is_active() && lv.has_tag(&tag));
     fake.clear_calls();
     let again = lvm
         .create_linear(VG, &name, 5 * MIB, std::slice::from_ref(&tag))
         .await
         .unwrap();
-    assert_eq!(again, first);
+    assert_eq!(
+        (again.name, again.size_bytes, again.existed),
+        (name.clone(), 8 * MIB, true)
+    );
     assert_eq!(fake.programs(), ["lvs"], "done already: no lvcreate");
 
     let other = LvTag::record(Uuid::new_v4());
@@ -136,6 +140,11 @@ async fn thick_snapshot_makes_an_origin_that_cannot_be_removed() {
         .lvcreate_snapshot(VG, &vol, &snap, None, &[])
         .await
         .unwrap();
+    assert_eq!(
+        (s.size_bytes, s.origin_size_bytes),
+        (12 * MIB, Some(12 * MIB))
+    );
+    let s = lvm.lv(VG, &snap).await.unwrap().unwrap();
     assert!(s.attr.is_thick_snapshot() && s.is_snapshot());
     assert_eq!(s.origin.as_ref(), Some(&vol));
     assert_eq!(s.size_bytes, 12 * MIB);
@@ -197,6 +206,8 @@ async fn thin_pool_thin_volume_and_active_thin_snapshot() {
         .create_thin(VG, &pool, &thin, 4096 * MIB, &[tag])
         .await
         .unwrap();
+    assert_eq!(t.size_bytes, 4096 * MIB);
+    let t = lvm.lv(VG, &thin).await.unwrap().unwrap();
     assert!(t.attr.is_thin() && !t.is_snapshot());
     assert_eq!((t.size_bytes, t.pool.as_ref()), (4096 * MIB, Some(&pool)));
 
@@ -208,6 +219,11 @@ async fn thin_pool_thin_volume_and_active_thin_snapshot() {
         .lvcreate_snapshot(VG, &thin, &snap, Some(MIB), std::slice::from_ref(&stag))
         .await
         .unwrap();
+    assert_eq!(
+        (s.size_bytes, s.origin_size_bytes),
+        (4096 * MIB, Some(4096 * MIB))
+    );
+    let s = lvm.lv(VG, &snap).await.unwrap().unwrap();
     assert!(s.is_snapshot() && s.attr.is_thin() && s.attr.is_active() && !s.attr.activation_skip);
     assert_eq!((s.size_bytes, s.origin.as_ref()), (4096 * MIB, Some(&thin)));
     assert!(
