@@ -55,13 +55,33 @@ impl Controller {
     /// Picks the node: the requirements' nodes in preference order, else
     /// the node with the most free space; it must be fresh, match the
     /// class and have room for `size`.
+    ///
+    /// The nodes are read from the store's cache (the Kubernetes store's
+    /// watch); a refusal is decided again on a direct read, so a node that
+    /// registered or freed space moments ago is not refused on a stale view.
     pub(super) async fn place(
         &self,
         placement: &Placement,
         p: &VolumeParams,
         size: i64,
     ) -> Result<Placed, ControllerError> {
-        let nodes = self.store.list_nodes().await?;
+        match self.place_in(self.store.as_ref(), placement, p, size).await {
+            Err(_) if self.store.direct().is_some() => {
+                let direct = crate::store::direct(&self.store);
+                self.place_in(direct.as_ref(), placement, p, size).await
+            }
+            placed => placed,
+        }
+    }
+
+    async fn place_in(
+        &self,
+        store: &dyn crate::store::Store,
+        placement: &Placement,
+        p: &VolumeParams,
+        size: i64,
+    ) -> Result<Placed, ControllerError> {
+        let nodes = store.list_nodes().await?;
         let now = Utc::now();
         let eligible: Vec<Placed> = nodes
             .iter()
@@ -110,16 +130,21 @@ impl Controller {
         node: &str,
         size: i64,
     ) -> Result<bool, ControllerError> {
-        let now = Utc::now();
-        Ok(self
-            .store
-            .list_nodes()
-            .await?
-            .iter()
-            .any(|n| n.name == node && n.status.free_bytes >= size && self.is_fresh(n, now)))
+        let has = |nodes: Vec<NodeRecord>| {
+            let now = Utc::now();
+            nodes
+                .iter()
+                .any(|n| n.name == node && n.status.free_bytes >= size && self.is_fresh(n, now))
+        };
+        // A "no" from the cache is decided again on a direct read.
+        Ok(has(self.store.list_nodes().await?)
+            || (self.store.direct().is_some()
+                && has(crate::store::direct(&self.store).list_nodes().await?)))
     }
 
-    /// GetCapacity: free bytes on the named node, or on all fresh nodes.
+    /// GetCapacity: free bytes on the named node, or on all fresh nodes,
+    /// from the store's cache (no API call on the Kubernetes store: the CO
+    /// polls it, and a figure a watch event old is as good as any).
     pub async fn capacity(
         &self,
         node: Option<&str>,

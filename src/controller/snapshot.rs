@@ -128,8 +128,12 @@ impl Controller {
             Err(e) => {
                 self.quota.rollback(&project, &reservations).await?;
                 if matches!(e, StoreError::AlreadyExists { .. }) {
-                    // A concurrent call with the same name won: answer as it will.
-                    return match self.store.find_snapshot(&req.name).await? {
+                    // A concurrent call with the same name won: answer as it
+                    // will (read directly: the winner may be another process).
+                    let winner = crate::store::direct(&self.store)
+                        .find_snapshot(&req.name)
+                        .await?;
+                    return match winner {
                         Some(r) if r.spec.source_volume_id == req.source_volume_id => {
                             self.redispatch_and_wait(r).await
                         }
@@ -143,8 +147,13 @@ impl Controller {
             }
         };
         self.failpoints.hit(points::SNAPSHOT_AFTER_RECORD)?;
+        // The re-check races a delete of the source: read it directly.
         let recheck = self
-            .live_source(&req.source_volume_id, p.require_detached)
+            .live_source_in(
+                crate::store::direct(&self.store).as_ref(),
+                &req.source_volume_id,
+                p.require_detached,
+            )
             .await;
         let committed = match recheck {
             Ok(_) => self
@@ -189,7 +198,18 @@ impl Controller {
         id: &str,
         require_detached: bool,
     ) -> Result<crate::store::VolumeRecord, ControllerError> {
-        let v = match self.store.get_volume(id).await? {
+        self.live_source_in(self.store.as_ref(), id, require_detached)
+            .await
+    }
+
+    /// [`Controller::live_source`], read from `store`.
+    async fn live_source_in(
+        &self,
+        store: &dyn crate::store::Store,
+        id: &str,
+        require_detached: bool,
+    ) -> Result<crate::store::VolumeRecord, ControllerError> {
+        let v = match store.get_volume(id).await? {
             Some(v) if !v.status.life.deleted => v,
             _ => {
                 return Err(ControllerError::NotFound(format!(

@@ -101,11 +101,10 @@ impl Controller {
         };
         let mut readers = Vec::new();
         let mut after: Option<String> = None;
+        // Read directly: a restore or clone just written must hold the lock.
+        let store = crate::store::direct(&self.store);
         loop {
-            let page = self
-                .store
-                .list_volumes(&filter, after.as_deref(), 500)
-                .await?;
+            let page = store.list_volumes(&filter, after.as_deref(), 500).await?;
             readers.extend(
                 page.iter()
                     .filter(|v| {

@@ -150,11 +150,13 @@ impl Controller {
         let cutoff = now - retention;
         let expired = |t: Option<&str>| parse_time(t).is_some_and(|t| t < cutoff);
         let mut purged = 0;
+        // Purging is for good: decided on a direct read, not a watch cache.
+        let store = crate::store::direct(&self.store);
         let all = SnapshotFilter {
             include_deleted: true,
             ..Default::default()
         };
-        for s in self.store.list_snapshots(&all, None, usize::MAX).await? {
+        for s in store.list_snapshots(&all, None, usize::MAX).await? {
             if s.status.life.deleted && expired(s.status.life.deleted_at.as_deref()) {
                 let key = release_key(Kind::Snapshot, &s.name);
                 self.quota.forget_release(&s.spec.project, &key).await?;
@@ -166,7 +168,7 @@ impl Controller {
             include_deleted: true,
             ..Default::default()
         };
-        for v in self.store.list_volumes(&all, None, usize::MAX).await? {
+        for v in store.list_volumes(&all, None, usize::MAX).await? {
             if v.status.life.deleted && expired(v.status.life.deleted_at.as_deref()) {
                 let key = release_key(Kind::Volume, &v.name);
                 self.quota.forget_release(&v.spec.project, &key).await?;

@@ -288,8 +288,9 @@ impl Controller {
         if v.status.life.deleted {
             return Ok(());
         }
-        let live = self
-            .store
+        // Read directly: a snapshot being created now must be seen (its
+        // create re-checks this volume the same way: one of them sees the other).
+        let live = crate::store::direct(&self.store)
             .list_snapshots(
                 &SnapshotFilter {
                     source_volume_id: Some(id.to_string()),

@@ -215,8 +215,9 @@ impl Executor {
     /// Any error is no proof.
     async fn confirmed_unclaimed(&self, id: &str) -> bool {
         let node = self.settings.node_id.as_str();
-        let volume = self.store.get_volume(id).await;
-        let snapshot = self.store.get_snapshot(id).await;
+        let store = crate::store::direct(&self.store);
+        let volume = store.get_volume(id).await;
+        let snapshot = store.get_snapshot(id).await;
         match (volume, snapshot) {
             (Ok(v), Ok(s)) => {
                 let v = v.is_some_and(|v| !v.status.life.deleted && v.spec.node == node);

@@ -264,12 +264,15 @@ impl QuotaEngine {
             .collect())
     }
 
-    /// Every live (not deleted) volume and snapshot record of a project.
+    /// Every live (not deleted) volume and snapshot record of a project,
+    /// read directly (not from a watch cache): counts of usage and the
+    /// reservations records claim must include every record written.
     async fn live_records(
         &self,
         project: &str,
     ) -> Result<(Vec<VolumeRecord>, Vec<SnapshotRecord>), QuotaError> {
         let err = |e: StoreError| QuotaError::Store(e.to_string());
+        let store = crate::store::direct(&self.store);
         let vf = VolumeFilter {
             project: Some(project.to_string()),
             ..Default::default()
@@ -277,8 +280,7 @@ impl QuotaEngine {
         let mut volumes = Vec::new();
         loop {
             let after = volumes.last().map(|v: &VolumeRecord| v.name.clone());
-            let page = self
-                .store
+            let page = store
                 .list_volumes(&vf, after.as_deref(), PAGE)
                 .await
                 .map_err(err)?;
@@ -295,8 +297,7 @@ impl QuotaEngine {
         let mut snapshots = Vec::new();
         loop {
             let after = snapshots.last().map(|s: &SnapshotRecord| s.name.clone());
-            let page = self
-                .store
+            let page = store
                 .list_snapshots(&sf, after.as_deref(), PAGE)
                 .await
                 .map_err(err)?;

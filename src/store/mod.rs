@@ -2,6 +2,7 @@
 //! Kubernetes API (CRDs, optimistic concurrency on resourceVersion) and
 //! embedded SQLite (all-in-one). The same behavioural suite runs on both.
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde::{Serialize, de::DeserializeOwned};
@@ -273,6 +274,21 @@ pub trait Store: Send + Sync + Debug {
 
     /// Change notifications (best effort: a lagging receiver re-lists).
     fn subscribe(&self) -> broadcast::Receiver<Change>;
+
+    /// The same store with reads that see every write completed before the
+    /// call, whoever made it (the Kubernetes store: from the API server
+    /// instead of its watch caches). `None`: this store's reads already do.
+    /// For the reads a decision needs fresh: a re-check racing another
+    /// writer (the source of a snapshot), the proof before a destructive
+    /// step, a recount of quota.
+    fn direct(&self) -> Option<Arc<dyn Store>> {
+        None
+    }
+}
+
+/// `store`'s reads that see every completed write (see [`Store::direct`]).
+pub fn direct(store: &Arc<dyn Store>) -> Arc<dyn Store> {
+    store.direct().unwrap_or_else(|| store.clone())
 }
 
 /// Serializes a record part to JSON, classifying the failure.

@@ -7,6 +7,7 @@ use kube::{Api, Client, Resource};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Record, StoreError};
+use super::cache::{Cache, Caches};
 use crate::records::{LvsGroupSnapshot, LvsNode, LvsQuota, LvsQuotaSpec, LvsSnapshot, LvsVolume};
 
 pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
@@ -43,7 +44,7 @@ pub const QUOTA_OBJECT: &str = "quota";
 pub(super) trait Cr:
     Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
 {
-    type Spec: Clone + Serialize + DeserializeOwned + Send + Sync;
+    type Spec: Clone + PartialEq + Serialize + DeserializeOwned + Send + Sync;
     type Status: Clone + Default + Serialize + DeserializeOwned + Send + Sync;
     const KIND: Kind;
     /// Volumes and snapshots are created in two writes (object, then status
@@ -59,12 +60,14 @@ pub(super) trait Cr:
     fn record_name(&self) -> String {
         self.meta().name.clone().unwrap_or_default()
     }
+    /// The read cache of this kind (`None`: never cached).
+    fn cache(caches: &Caches) -> Option<&Cache<Self>>;
     fn parts(&self) -> (&Self::Spec, Option<&Self::Status>);
     fn set_status(&mut self, status: Self::Status);
 }
 
 macro_rules! cr {
-    ($t:ty, $spec:ty, $status:ty, $kind:expr, $required:expr) => {
+    ($t:ty, $spec:ty, $status:ty, $kind:expr, $required:expr, $c:ident => $cache:expr) => {
         impl Cr for $t {
             type Spec = $spec;
             type Status = $status;
@@ -75,6 +78,9 @@ macro_rules! cr {
             }
             fn scoped(client: &Client, name: &str) -> (Api<Self>, String) {
                 (Api::all(client.clone()), name.to_string())
+            }
+            fn cache($c: &Caches) -> Option<&Cache<Self>> {
+                $cache
             }
             fn parts(&self) -> (&$spec, Option<&$status>) {
                 (&self.spec, self.status.as_ref())
@@ -91,21 +97,24 @@ cr!(
     crate::records::LvsVolumeSpec,
     crate::records::LvsVolumeStatus,
     Kind::Volume,
-    true
+    true,
+    c => Some(&c.volumes)
 );
 cr!(
     LvsSnapshot,
     crate::records::LvsSnapshotSpec,
     crate::records::LvsSnapshotStatus,
     Kind::Snapshot,
-    true
+    true,
+    c => Some(&c.snapshots)
 );
 cr!(
     LvsGroupSnapshot,
     crate::records::LvsGroupSnapshotSpec,
     crate::records::LvsGroupSnapshotStatus,
     Kind::GroupSnapshot,
-    true
+    true,
+    _c => None
 );
 impl Cr for LvsQuota {
     type Spec = LvsQuotaSpec;
@@ -123,6 +132,9 @@ impl Cr for LvsQuota {
     fn record_name(&self) -> String {
         self.meta().namespace.clone().unwrap_or_default()
     }
+    fn cache(_: &Caches) -> Option<&Cache<Self>> {
+        None
+    }
     fn parts(&self) -> (&LvsQuotaSpec, Option<&crate::records::LvsQuotaStatus>) {
         (&self.spec, self.status.as_ref())
     }
@@ -135,7 +147,8 @@ cr!(
     crate::records::LvsNodeSpec,
     crate::records::LvsNodeStatus,
     Kind::Node,
-    false
+    false,
+    c => Some(&c.nodes)
 );
 
 /// The labels a record of `K` is stored with.

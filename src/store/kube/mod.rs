@@ -1,26 +1,29 @@
 //! The Kubernetes backend: records are cluster-scoped CustomResources;
 //! writes are compare-and-swaps on resourceVersion (409 → `Conflict`),
 //! status goes through the status subresource, labels let a node list its
-//! own records and the controller find a record by CSI name.
+//! own records and the controller find a record by CSI name. Reads come
+//! from caches fed by the store's watches (`cache.rs`, `watch.rs`) once
+//! `spawn_watch` runs them; quota and node writes are serialized per object
+//! in the process (`quota.rs`).
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kube::Client;
-use kube::api::PostParams;
 use sha2::{Digest, Sha256};
 use tokio::sync::broadcast;
 
+mod cache;
 mod cr;
 mod ops;
+mod quota;
+mod watch;
 
 pub use cr::QUOTA_OBJECT;
 
-use cr::{classify, to_record};
-
 use super::{
     Change, GroupSnapshotFilter, GroupSnapshotRecord, Kind, Modify, NodeRecord, QuotaRecord,
-    QuotaUpdate, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter,
-    VolumeRecord, cas,
+    QuotaUpdate, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter, VolumeRecord,
 };
 use crate::records::{LvsGroupSnapshot, LvsNode, LvsQuota, LvsSnapshot, LvsVolume};
 
@@ -34,6 +37,11 @@ pub const LABEL_SOURCE: &str = "lvsnap.io/source-volume";
 pub struct KubeStore {
     client: Client,
     changes: broadcast::Sender<Change>,
+    /// Read caches, fed by `spawn_watch` (`None`: every read goes to the
+    /// API server, see `Store::direct`).
+    caches: Option<Arc<cache::Caches>>,
+    /// Quota and node writes, serialized per object (`quota.rs`).
+    writes: Arc<quota::Writes>,
 }
 
 impl Debug for KubeStore {
@@ -94,16 +102,10 @@ impl Store for KubeStore {
         self.get::<LvsVolume>(id).await
     }
     async fn find_volume(&self, csi_name: &str) -> Result<Option<VolumeRecord>, StoreError> {
-        let h = csi_name_label(csi_name);
-        Ok(self
-            .list::<LvsVolume>(
-                &[(LABEL_CSI_NAME, &h)],
-                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
-                None,
-                1,
-            )
-            .await?
-            .pop())
+        self.find::<LvsVolume>(csi_name, |r| {
+            r.spec.csi_name == csi_name && !r.status.life.deleted
+        })
+        .await
     }
     async fn list_volumes(
         &self,
@@ -124,7 +126,7 @@ impl Store for KubeStore {
         .await
     }
     async fn update_volume(&self, r: &VolumeRecord) -> Result<VolumeRecord, StoreError> {
-        let out = self.update::<LvsVolume>(r, volume_labels(r)).await?;
+        let out = self.update::<LvsVolume>(r, volume_labels(r), true).await?;
         self.notify(Kind::Volume, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
@@ -152,16 +154,10 @@ impl Store for KubeStore {
         self.get::<LvsSnapshot>(id).await
     }
     async fn find_snapshot(&self, csi_name: &str) -> Result<Option<SnapshotRecord>, StoreError> {
-        let h = csi_name_label(csi_name);
-        Ok(self
-            .list::<LvsSnapshot>(
-                &[(LABEL_CSI_NAME, &h)],
-                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
-                None,
-                1,
-            )
-            .await?
-            .pop())
+        self.find::<LvsSnapshot>(csi_name, |r| {
+            r.spec.csi_name == csi_name && !r.status.life.deleted
+        })
+        .await
     }
     async fn list_snapshots(
         &self,
@@ -183,7 +179,9 @@ impl Store for KubeStore {
         .await
     }
     async fn update_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
-        let out = self.update::<LvsSnapshot>(r, snapshot_labels(r)).await?;
+        let out = self
+            .update::<LvsSnapshot>(r, snapshot_labels(r), true)
+            .await?;
         self.notify(Kind::Snapshot, &r.name, Some(r.spec.node.clone()));
         Ok(out)
     }
@@ -220,16 +218,10 @@ impl Store for KubeStore {
         &self,
         csi_name: &str,
     ) -> Result<Option<GroupSnapshotRecord>, StoreError> {
-        let h = csi_name_label(csi_name);
-        Ok(self
-            .list::<LvsGroupSnapshot>(
-                &[(LABEL_CSI_NAME, &h)],
-                |r| r.spec.csi_name == csi_name && !r.status.life.deleted,
-                None,
-                1,
-            )
-            .await?
-            .pop())
+        self.find::<LvsGroupSnapshot>(csi_name, |r| {
+            r.spec.csi_name == csi_name && !r.status.life.deleted
+        })
+        .await
     }
     async fn list_group_snapshots(
         &self,
@@ -264,8 +256,10 @@ impl Store for KubeStore {
         self.purge::<LvsGroupSnapshot>(id).await
     }
 
+    /// Quota is read from the API server (no cache): its reads decide
+    /// reservations, and every create writes it (`quota.rs`).
     async fn get_quota(&self, project: &str) -> Result<Option<QuotaRecord>, StoreError> {
-        self.get::<LvsQuota>(project).await
+        self.get_direct::<LvsQuota>(project).await
     }
 
     async fn update_quota(
@@ -273,72 +267,24 @@ impl Store for KubeStore {
         project: &str,
         update: QuotaUpdate,
     ) -> Result<QuotaRecord, StoreError> {
-        let (api, object) = <LvsQuota as cr::Cr>::scoped(&self.client, project);
-        let update = std::sync::Mutex::new(update);
-        let out = cas::retry(true, || async {
-            let current = self.get::<LvsQuota>(project).await?;
-            let next = {
-                let mut f = update
-                    .lock()
-                    .map_err(|_| StoreError::Other("quota closure lock poisoned".into()))?;
-                f(current.as_ref()).map_err(StoreError::Aborted)?
-            };
-            let (spec, status) = next;
-            match &current {
-                None => {
-                    self.create::<LvsQuota>(&Record::new(project, spec, status), vec![])
-                        .await
-                }
-                Some(cur) if cur.spec != spec => {
-                    let next = Record {
-                        spec,
-                        status,
-                        ..cur.clone()
-                    };
-                    self.update::<LvsQuota>(&next, vec![]).await
-                }
-                Some(cur) => {
-                    // Status only: one compare-and-swap on the status subresource.
-                    let mut obj = <LvsQuota as cr::Cr>::build(project, cur.spec.clone());
-                    obj.metadata.resource_version = Some(cur.version.clone());
-                    obj.status = Some(status);
-                    api.replace_status(&object, &PostParams::default(), &obj)
-                        .await
-                        .map(|o| to_record(&o))
-                        .map_err(|e| classify(Kind::Quota, project, e))
-                }
-            }
-        })
-        .await?;
-        self.notify(Kind::Quota, project, None);
-        Ok(out)
+        self.update_quota_cas(project, update).await
     }
 
     async fn list_quotas(&self) -> Result<Vec<QuotaRecord>, StoreError> {
-        self.list::<LvsQuota>(&[], |_| true, None, usize::MAX).await
+        self.list_direct::<LvsQuota>(&[], |_| true, None, usize::MAX)
+            .await
     }
 
     async fn put_node(&self, r: &NodeRecord) -> Result<NodeRecord, StoreError> {
-        let labels = || vec![(LABEL_NODE, r.name.clone())];
-        let out = cas::retry(true, || async {
-            match self.get::<LvsNode>(&r.name).await? {
-                None => self.create::<LvsNode>(r, labels()).await,
-                Some(cur) => {
-                    let next = Record {
-                        version: cur.version,
-                        ..r.clone()
-                    };
-                    self.update::<LvsNode>(&next, labels()).await
-                }
-            }
-        })
-        .await?;
-        self.notify(Kind::Node, &r.name, Some(r.name.clone()));
-        Ok(out)
+        self.put_node_cas(r).await
     }
 
     async fn list_nodes(&self) -> Result<Vec<NodeRecord>, StoreError> {
         self.list::<LvsNode>(&[], |_| true, None, usize::MAX).await
+    }
+
+    fn direct(&self) -> Option<Arc<dyn Store>> {
+        Some(Arc::new(self.uncached()))
     }
 
     fn subscribe(&self) -> broadcast::Receiver<Change> {

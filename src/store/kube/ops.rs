@@ -1,71 +1,41 @@
-//! The Kubernetes store's own operations on any lvsnap CR: the watch that
-//! feeds `subscribe()`, create (object, then status), get, compare-and-swap
-//! update, list by labels, read-modify-write with back-off, purge.
+//! The Kubernetes store's own operations on any lvsnap CR: create (object,
+//! then status), get, compare-and-swap update, list by labels, find by CSI
+//! name, read-modify-write with back-off, purge. Reads use the kind's cache
+//! when it is in step (`cache.rs`), else the API server; writes go to the
+//! API server and are remembered in the cache until the watch shows them.
+use std::sync::Arc;
+
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
 use tokio::sync::broadcast;
 
 use super::super::{Change, Kind, Modify, Record, StoreError, cas};
+use super::cache::{Cache, Lookup};
 use super::cr::{Cr, LabelsOf, classify, is_record, to_record};
-use super::{KubeStore, LABEL_NODE};
-use crate::records::{LvsGroupSnapshot, LvsSnapshot, LvsVolume};
+use super::{KubeStore, LABEL_CSI_NAME, LABEL_NODE, csi_name_label};
 
 impl KubeStore {
     pub fn new(client: Client) -> Self {
         let (changes, _) = broadcast::channel(1024);
-        Self { client, changes }
-    }
-
-    /// Feeds `subscribe()` from the API server: a watch of the volume,
-    /// snapshot and group snapshot records labelled with `node` (or all of them), so a node
-    /// executor (or a waiting controller) hears about changes other
-    /// processes made. The tasks run until the store's runtime stops.
-    pub fn spawn_watch(&self, node: Option<&str>) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![
-            self.spawn_watch_kind::<LvsVolume>(node),
-            self.spawn_watch_kind::<LvsSnapshot>(node),
-            self.spawn_watch_kind::<LvsGroupSnapshot>(node),
-        ]
-    }
-
-    pub(super) fn spawn_watch_kind<K: Cr>(
-        &self,
-        node: Option<&str>,
-    ) -> tokio::task::JoinHandle<()> {
-        use futures::StreamExt;
-        use kube::runtime::{WatchStreamExt, watcher};
-        let mut config = watcher::Config::default();
-        if let Some(node) = node {
-            config = config.labels(&format!("{LABEL_NODE}={node}"));
+        Self {
+            client,
+            changes,
+            caches: Some(Arc::default()),
+            writes: Arc::default(),
         }
-        // Back off on errors: an API server that refuses watches must not
-        // turn the re-list/re-watch loop into a busy loop.
-        let stream = watcher::watcher(self.api::<K>(), config).default_backoff();
-        let changes = self.changes.clone();
-        tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(event) = stream.next().await {
-                let obj = match event {
-                    Ok(
-                        watcher::Event::Apply(o)
-                        | watcher::Event::InitApply(o)
-                        | watcher::Event::Delete(o),
-                    ) => o,
-                    Ok(_) => continue,
-                    Err(e) => {
-                        // The watcher re-lists and resumes by itself.
-                        tracing::warn!(kind = K::KIND.as_str(), error = %e, "watch interrupted");
-                        continue;
-                    }
-                };
-                let labels = obj.meta().labels.clone().unwrap_or_default();
-                let _ = changes.send(Change {
-                    kind: K::KIND,
-                    name: obj.meta().name.clone().unwrap_or_default(),
-                    node: labels.get(LABEL_NODE).cloned(),
-                });
-            }
-        })
+    }
+
+    /// The same store, every read from the API server (`Store::direct`).
+    pub(super) fn uncached(&self) -> Self {
+        Self {
+            caches: None,
+            ..self.clone()
+        }
+    }
+
+    /// `K`'s read cache, when this store has one.
+    pub(super) fn cache<K: Cr>(&self) -> Option<&Cache<K>> {
+        self.caches.as_deref().and_then(K::cache)
     }
 
     /// Every object of `K` (all namespaces): lists and watches.
@@ -132,10 +102,36 @@ impl KubeStore {
             .replace_status(&name, &PostParams::default(), &with_status)
             .await
             .map_err(|e| classify(K::KIND, &record.name, e))?;
-        Ok(to_record(&done))
+        Ok(self.wrote(done))
     }
 
+    /// Remembers a write in the cache (until the watch shows it).
+    fn wrote<K: Cr>(&self, obj: K) -> Record<K::Spec, K::Status> {
+        let record = to_record(&obj);
+        if let Some(cache) = self.cache::<K>() {
+            cache.wrote(&record.name, Some(obj));
+        }
+        record
+    }
+
+    /// Record `name`: from the cache when it is in step and holds it, else
+    /// from the API server (a name missing from a cache may just be new).
     pub(super) async fn get<K: Cr>(
+        &self,
+        name: &str,
+    ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError> {
+        if let Some(cache) = self.cache::<K>().filter(|c| c.in_step()) {
+            match cache.lookup(name) {
+                Lookup::Found(obj) => return Ok(is_record(&*obj).then(|| to_record(&*obj))),
+                Lookup::Gone => return Ok(None),
+                Lookup::Unknown => {}
+            }
+        }
+        self.get_direct::<K>(name).await
+    }
+
+    /// Record `name` from the API server.
+    pub(super) async fn get_direct<K: Cr>(
         &self,
         name: &str,
     ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError> {
@@ -149,11 +145,13 @@ impl KubeStore {
             .map(to_record))
     }
 
-    /// Replaces spec and labels, then status, each guarded by resourceVersion.
+    /// Replaces spec and labels (unless `spec_too` is false: they did not
+    /// change), then status, each guarded by resourceVersion.
     pub(super) async fn update<K: Cr>(
         &self,
         record: &Record<K::Spec, K::Status>,
         labels: Vec<(&str, String)>,
+        spec_too: bool,
     ) -> Result<Record<K::Spec, K::Status>, StoreError> {
         let (api, name) = K::scoped(&self.client, &record.name);
         let conflict = |e| match classify(K::KIND, &record.name, e) {
@@ -172,20 +170,64 @@ impl KubeStore {
                 .collect(),
         );
         obj.meta_mut().resource_version = Some(record.version.clone());
-        let replaced = api
-            .replace(&name, &PostParams::default(), &obj)
-            .await
-            .map_err(conflict)?;
-        let mut with_status = replaced;
+        let mut with_status = if spec_too {
+            api.replace(&name, &PostParams::default(), &obj)
+                .await
+                .map_err(conflict)?
+        } else {
+            obj
+        };
         with_status.set_status(record.status.clone());
         let done = api
             .replace_status(&name, &PostParams::default(), &with_status)
             .await
             .map_err(conflict)?;
-        Ok(to_record(&done))
+        Ok(self.wrote(done))
     }
 
+    /// Records with every label of `selector` that `keep` keeps, ordered
+    /// by name, after `after`, at most `limit`: from the cache when it is in
+    /// step and holds `node`'s records (`node`: the selector's node, if any),
+    /// else from the API server.
     pub(super) async fn list<K: Cr>(
+        &self,
+        selector: &[(&str, &String)],
+        keep: impl Fn(&Record<K::Spec, K::Status>) -> bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record<K::Spec, K::Status>>, StoreError> {
+        let node = selector
+            .iter()
+            .find(|(k, _)| *k == LABEL_NODE)
+            .map(|(_, v)| v.as_str());
+        let Some(cache) = self.cache::<K>().filter(|c| c.serves(node)) else {
+            return self.list_direct::<K>(selector, keep, after, limit).await;
+        };
+        let all = cache.all();
+        let mut matching: Vec<&K> = all
+            .iter()
+            .map(|o| &**o)
+            .filter(|o| {
+                let name = o.meta().name.as_deref().unwrap_or_default();
+                let labels = o.meta().labels.as_ref();
+                after.is_none_or(|a| name > a)
+                    && is_record(*o)
+                    && selector
+                        .iter()
+                        .all(|(k, v)| labels.and_then(|l| l.get(*k)) == Some(*v))
+            })
+            .collect();
+        matching.sort_unstable_by(|a, b| a.meta().name.cmp(&b.meta().name));
+        Ok(matching
+            .into_iter()
+            .map(to_record)
+            .filter(|r| keep(r))
+            .take(limit)
+            .collect())
+    }
+
+    /// [`KubeStore::list`] from the API server.
+    pub(super) async fn list_direct<K: Cr>(
         &self,
         selector: &[(&str, &String)],
         keep: impl Fn(&Record<K::Spec, K::Status>) -> bool,
@@ -211,6 +253,27 @@ impl KubeStore {
         Ok(out)
     }
 
+    /// The record with CSI name `csi_name` that `live` accepts (the label
+    /// holds a hash of the name; `is` compares the full name).
+    pub(super) async fn find<K: Cr>(
+        &self,
+        csi_name: &str,
+        is: impl Fn(&Record<K::Spec, K::Status>) -> bool,
+    ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError> {
+        let h = csi_name_label(csi_name);
+        // A node's cache holds its records only: a find asks for any node's.
+        if self.cache::<K>().is_some_and(|c| c.complete()) {
+            return Ok(self
+                .list::<K>(&[(LABEL_CSI_NAME, &h)], is, None, 1)
+                .await?
+                .pop());
+        }
+        Ok(self
+            .list_direct::<K>(&[(LABEL_CSI_NAME, &h)], is, None, 1)
+            .await?
+            .pop())
+    }
+
     /// Read-modify-write of one record: get, apply `f`, compare-and-swap;
     /// retried with back-off while another writer wins.
     pub(super) async fn modify<K: Cr>(
@@ -224,7 +287,8 @@ impl KubeStore {
     {
         let f = std::sync::Mutex::new(f);
         cas::retry(false, || async {
-            let Some(current) = self.get::<K>(name).await? else {
+            // The read of a read-modify-write is the API server's.
+            let Some(current) = self.get_direct::<K>(name).await? else {
                 return Ok(None);
             };
             let mut next = current.clone();
@@ -240,7 +304,8 @@ impl KubeStore {
             next.name = current.name.clone();
             next.version = current.version.clone();
             let labels = labels(&next);
-            self.update::<K>(&next, labels).await.map(Some)
+            let spec_too = next.spec != current.spec;
+            self.update::<K>(&next, labels, spec_too).await.map(Some)
         })
         .await
     }
@@ -251,6 +316,9 @@ impl KubeStore {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(classify(K::KIND, name, e)),
+        }
+        if let Some(cache) = self.cache::<K>() {
+            cache.wrote(name, None);
         }
         self.notify(K::KIND, name, None);
         Ok(())
