@@ -133,6 +133,9 @@ pub struct Report {
     pub real_lvm: Outcome<real_lvm::RealLvm>,
     pub concurrency: Vec<concurrency::ConcurrencyRow>,
     pub scale: Outcome<scale::Scale>,
+    /// The same listing over the Kubernetes store (fake API in process,
+    /// the controller reading from its watch cache).
+    pub scale_kube: Outcome<scale::Scale>,
     pub footprint: Outcome<footprint::Footprint>,
     pub metrics: Outcome<Vec<metrics::ScrapeRow>>,
     /// Correctness lines that did not hold (the run then exits non-zero).

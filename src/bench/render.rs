@@ -148,44 +148,8 @@ pub fn table(r: &Report) -> String {
     }
 
     let _ = writeln!(o, "\n4. Scale: ListSnapshots, pages of 500");
-    match &r.scale {
-        Outcome::Skipped(why) => {
-            let _ = writeln!(o, "{why}");
-        }
-        Outcome::Done(s) => {
-            let _ = writeln!(o, "store {}: {}", s.store, s.how);
-            let _ = writeln!(
-                o,
-                "{:>8} {:>5}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>10} {:>10} {:>10} {:>10}",
-                "records",
-                "pages",
-                "page p50",
-                "p90",
-                "p99",
-                "max",
-                "walk ms",
-                "inserts/s",
-                "store",
-                "RSS",
-                "peak RSS"
-            );
-            for row in &s.rows {
-                let _ = writeln!(
-                    o,
-                    "{:>8} {:>5}  {}  {:>9.1} {:>10.0} {:>10} {:>10} {:>10}",
-                    row.records,
-                    row.pages,
-                    lat(&row.page),
-                    row.walk_ms,
-                    row.insert_per_s,
-                    format!("{:.1} MiB", row.store_bytes as f64 / 1048576.0),
-                    mib(row.memory.rss_kib),
-                    mib(row.memory.hwm_kib)
-                );
-            }
-            let _ = writeln!(o, "(RSS: this process: driver, executor and bench client)");
-        }
-    }
+    scale_table(&mut o, &r.scale);
+    scale_table(&mut o, &r.scale_kube);
 
     let _ = writeln!(o, "\n5. Footprint");
     match &r.footprint {
@@ -257,4 +221,45 @@ pub fn table(r: &Report) -> String {
         }
     }
     o
+}
+
+fn scale_table(o: &mut String, scale: &Outcome<super::scale::Scale>) {
+    match scale {
+        Outcome::Skipped(why) => {
+            let _ = writeln!(o, "{why}");
+        }
+        Outcome::Done(s) => {
+            let _ = writeln!(o, "store {}: {}", s.store, s.how);
+            let _ = writeln!(
+                o,
+                "{:>8} {:>5}  {:>8} {:>8} {:>8} {:>8}  {:>9} {:>10} {:>10} {:>10} {:>10}",
+                "records",
+                "pages",
+                "page p50",
+                "p90",
+                "p99",
+                "max",
+                "walk ms",
+                "inserts/s",
+                "store",
+                "RSS",
+                "peak RSS"
+            );
+            for row in &s.rows {
+                let _ = writeln!(
+                    o,
+                    "{:>8} {:>5}  {}  {:>9.1} {:>10.0} {:>10} {:>10} {:>10}",
+                    row.records,
+                    row.pages,
+                    lat(&row.page),
+                    row.walk_ms,
+                    row.insert_per_s,
+                    format!("{:.1} MiB", row.store_bytes as f64 / 1048576.0),
+                    mib(row.memory.rss_kib),
+                    mib(row.memory.hwm_kib)
+                );
+            }
+            let _ = writeln!(o, "(RSS: this process: driver, executor and bench client)");
+        }
+    }
 }

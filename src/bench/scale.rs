@@ -121,6 +121,7 @@ pub async fn walk(
 /// return every record is a failure.
 pub async fn run(
     target: &mut Target,
+    store_label: &str,
     sizes: &[usize],
     failures: &mut Vec<String>,
 ) -> anyhow::Result<Scale> {
@@ -165,7 +166,7 @@ pub async fn run(
         });
     }
     Ok(Scale {
-        store: "sqlite".into(),
+        store: store_label.into(),
         how: "records written straight through the Store trait (status available), \
               then ListSnapshots over gRPC, max_entries 500"
             .into(),

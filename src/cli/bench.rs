@@ -112,6 +112,7 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         real_lvm: Outcome::Skipped("skipped (no VG)".into()),
         concurrency: Vec::new(),
         scale: Outcome::Skipped("not run".into()),
+        scale_kube: Outcome::Skipped("not run".into()),
         footprint: Outcome::Skipped("not run".into()),
         metrics: Outcome::Skipped("not run".into()),
         failures: Vec::new(),
@@ -209,7 +210,7 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
         )
         .await?;
         let mut scale_failures = Vec::new();
-        match scale::run(&mut t, &records, &mut scale_failures).await {
+        match scale::run(&mut t, "sqlite", &records, &mut scale_failures).await {
             Ok(s) => {
                 let count = s.rows.last().map_or(0, |r| r.records);
                 report.scale = Outcome::Done(s);
@@ -221,6 +222,25 @@ pub(super) async fn run(cmd: BenchCmd) -> anyhow::Result<()> {
                 t.stop().await;
             }
         }
+        // The Kubernetes store (fake API in process): the controller lists
+        // from its watch cache.
+        let mut t = Target::start(
+            StoreKind::Kube,
+            LvmKind::Fake,
+            &work,
+            "scale-kube",
+            harness::RESYNC_DEFAULT,
+        )
+        .await?;
+        let label = "kubernetes (fake API, watch cache)";
+        match scale::run(&mut t, label, &records, &mut scale_failures).await {
+            Ok(s) => report.scale_kube = Outcome::Done(s),
+            Err(e) => {
+                report.scale_kube = Outcome::Skipped(format!("failed: {e:#}"));
+                failed("scale (kubernetes)", e);
+            }
+        }
+        t.stop().await;
         for f in scale_failures {
             failed("scale", anyhow::anyhow!(f));
         }
