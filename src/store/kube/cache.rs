@@ -256,11 +256,21 @@ impl<K: Cr> Cache<K> {
         }
     }
 
-    /// The watch delivered an event (already applied to the reflector):
-    /// own writes it shows are no longer needed.
-    pub fn observed(&self) {
-        if let Ok(mut written) = self.written.lock() {
-            written.retain(|name, w| !self.superseded(name, w));
+    /// The watch delivered an event (already applied to the reflector) for
+    /// `name` (`None`: a re-list ended): own writes it shows are no longer
+    /// needed. Per event only that name is checked (a bulk of writes must
+    /// not cost a scan per event); the end of a re-list checks them all.
+    pub fn observed(&self, name: Option<&str>) {
+        let Ok(mut written) = self.written.lock() else {
+            return;
+        };
+        match name {
+            Some(name) => {
+                if written.get(name).is_some_and(|w| self.superseded(name, w)) {
+                    written.remove(name);
+                }
+            }
+            None => written.retain(|name, w| !self.superseded(name, w)),
         }
     }
 }

@@ -114,7 +114,13 @@ impl KubeStore {
                     w.apply_watcher_event(&event);
                 }
                 if let Some(c) = cache {
-                    c.observed();
+                    match &event {
+                        Event::Apply(obj) | Event::Delete(obj) => {
+                            c.observed(obj.meta().name.as_deref());
+                        }
+                        Event::InitDone => c.observed(None),
+                        Event::Init | Event::InitApply(_) => {}
+                    }
                 }
                 match event {
                     Event::Apply(obj) | Event::Delete(obj) => {
