@@ -475,3 +475,30 @@ async fn get_capacity_makes_no_api_call_and_placement_rechecks_a_refusal() {
     let placed = other.find_volume("pvc-big").await.unwrap().expect("record");
     assert_eq!(placed.spec.node, "n3");
 }
+
+/// An object the cache holds without its status (another process between
+/// its create's two writes) proves nothing: a get asks the API server, so
+/// a delete does not answer "no such record" while the record exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_created_object_in_the_cache_is_read_from_the_api_server() {
+    let api = FakeApiServer::new();
+    let (store, watch) = cached(&api).await;
+    let mut rx = store.subscribe();
+    let s = store_suite::snapshot("s9", "c-s9", "v1", "p1");
+    let obj =
+        serde_json::to_value(lvsnap::records::LvsSnapshot::new("s9", s.spec.clone())).unwrap();
+    api.put_object(obj).expect("object without status");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while rx.recv().await.map(|c| c.name).ok().as_deref() != Some("s9") {}
+    })
+    .await
+    .expect("the watch delivered it");
+    for t in &watch {
+        t.abort(); // the cache keeps the half-created object
+    }
+    let mut full = api.object("lvssnapshots", "s9").expect("s9");
+    full["status"] = serde_json::to_value(&s.status).unwrap();
+    api.put_object(full).expect("status");
+    let got = store.get_snapshot("s9").await.unwrap();
+    assert_eq!(got.map(|r| r.spec), Some(s.spec));
+}

@@ -122,7 +122,10 @@ impl KubeStore {
     ) -> Result<Option<Record<K::Spec, K::Status>>, StoreError> {
         if let Some(cache) = self.cache::<K>().filter(|c| c.in_step()) {
             match cache.lookup(name) {
-                Lookup::Found(obj) => return Ok(is_record(&*obj).then(|| to_record(&*obj))),
+                // An object without its status yet is being created: only
+                // the API server can say whether it is a record by now.
+                Lookup::Found(obj) if is_record(&*obj) => return Ok(Some(to_record(&*obj))),
+                Lookup::Found(_) => {}
                 Lookup::Gone => return Ok(None),
                 Lookup::Unknown => {}
             }
