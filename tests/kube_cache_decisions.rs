@@ -3,9 +3,9 @@
 //! following, make no duplicate record and no over-commit; GetCapacity makes
 //! no API call and a refused placement is decided again on the API server;
 //! a half-created object in the cache is no proof of "no record".
-mod store_suite;
 #[path = "common/kube_cache.rs"]
 mod kube_cache;
+mod store_suite;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -3,9 +3,9 @@
 //! read from memory once the watch delivers them, a watch through a 410
 //! Gone re-list, own writes read back at once (kube_cache_decisions.rs:
 //! what the domain decides over such a store).
-mod store_suite;
 #[path = "common/kube_cache.rs"]
 mod kube_cache;
+mod store_suite;
 
 use std::time::Duration;
 

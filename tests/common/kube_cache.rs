@@ -50,4 +50,3 @@ pub fn node_record(name: &str, free: i64) -> lvsnap::store::NodeRecord {
         },
     )
 }
-

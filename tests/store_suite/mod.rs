@@ -4,6 +4,8 @@
 
 pub mod group;
 
+// Not every file that includes the suite runs the group tests.
+#[allow(unused_imports)]
 pub use group::{
     expired_reservations_claimed_by_a_group_are_committed,
     group_snapshots_are_records_like_the_others,
