@@ -14,6 +14,7 @@ mod placement;
 mod refusals;
 mod snapshot;
 mod snapshot_list;
+mod snapshot_once;
 mod source;
 pub mod storage_class;
 mod sweep;

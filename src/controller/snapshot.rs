@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use super::params::{self, SnapshotParams, SnapshotSize};
+use super::snapshot_once::check_source;
 use super::{Controller, ControllerError, record_id, refuse, wait};
 use crate::failpoint::points;
 use crate::quota::{gib_ceil, release_key};
 use crate::records::{
-    FailureCode, Lifecycle, LvsSnapshotSpec, LvsSnapshotStatus, SnapshotState, VolumeState,
-    snapshot_lv_name,
+    FailureCode, Lifecycle, LvsSnapshotSpec, LvsSnapshotStatus, SnapshotState, snapshot_lv_name,
 };
 use crate::store::{Kind, Presence, Record, SnapshotRecord, StoreError, modify};
 
@@ -87,13 +87,10 @@ impl Controller {
         let deltas = self
             .quota
             .snapshot_deltas(&volume.spec.volume_type, volume_size, 1);
-        let reservations = self.quota.reserve(&project, &deltas).await?;
-        self.failpoints.hit(points::SNAPSHOT_AFTER_RESERVE)?;
-
         let cow = cow_size(&volume, p.size);
         let uuid =
             uuid::Uuid::parse_str(&id).map_err(|e| ControllerError::Internal(e.to_string()))?;
-        let record: SnapshotRecord = Record::new(
+        let mut record: SnapshotRecord = Record::new(
             id.clone(),
             LvsSnapshotSpec {
                 id: id.clone(),
@@ -113,7 +110,7 @@ impl Controller {
                 lv_name: snapshot_lv_name(&uuid),
                 group_snapshot_id: None,
                 quota_charged: deltas.clone(),
-                quota_reservations: reservations.clone(),
+                quota_reservations: Vec::new(),
             },
             LvsSnapshotStatus {
                 life: Lifecycle::creating(),
@@ -121,6 +118,25 @@ impl Controller {
                 ..Default::default()
             },
         );
+        // One atomic write where the store has one (SQLite); a crash is
+        // after both of the steps' failpoints or before either.
+        match self
+            .insert_charged(&record, &deltas, p.require_detached)
+            .await
+        {
+            Ok(Some(created)) => {
+                self.failpoints.hit(points::SNAPSHOT_AFTER_RESERVE)?;
+                self.failpoints.hit(points::SNAPSHOT_AFTER_RECORD)?;
+                tracing::info!(snapshot = %id, node = %created.spec.node, "snapshot record created and charged in one transaction; dispatched to its node");
+                return self.wait_created(created).await;
+            }
+            Ok(None) => {}
+            Err(Ok(e)) => return Err(e),
+            Err(Err(_taken)) => return self.same_name_won(&req).await,
+        }
+        let reservations = self.quota.reserve(&project, &deltas).await?;
+        self.failpoints.hit(points::SNAPSHOT_AFTER_RESERVE)?;
+        record.spec.quota_reservations = reservations.clone();
         // Record, re-check the source (Cinder Queens' race fix), commit; any
         // failure in between undoes the record and the reservation.
         let created = match self.store.insert_snapshot(&record).await {
@@ -128,20 +144,7 @@ impl Controller {
             Err(e) => {
                 self.quota.rollback(&project, &reservations).await?;
                 if matches!(e, StoreError::AlreadyExists { .. }) {
-                    // A concurrent call with the same name won: answer as it
-                    // will (read directly: the winner may be another process).
-                    let winner = crate::store::direct(&self.store)
-                        .find_snapshot(&req.name)
-                        .await?;
-                    return match winner {
-                        Some(r) if r.spec.source_volume_id == req.source_volume_id => {
-                            self.redispatch_and_wait(r).await
-                        }
-                        _ => Err(ControllerError::Aborted(format!(
-                            "snapshot {:?} is being created",
-                            req.name
-                        ))),
-                    };
+                    return self.same_name_won(&req).await;
                 }
                 return Err(e.into());
             }
@@ -209,35 +212,26 @@ impl Controller {
         id: &str,
         require_detached: bool,
     ) -> Result<crate::store::VolumeRecord, ControllerError> {
-        let v = match store.get_volume(id).await? {
-            Some(v) if !v.status.life.deleted => v,
-            _ => {
-                return Err(ControllerError::NotFound(format!(
-                    "source volume {id} not found"
-                )));
+        let v = store.get_volume(id).await?;
+        check_source(id, v.as_ref(), require_detached)?;
+        v.ok_or_else(|| ControllerError::NotFound(format!("source volume {id} not found")))
+    }
+
+    /// A concurrent call with the same name won the insert: answer as it
+    /// will (read directly: the winner may be another process).
+    async fn same_name_won(&self, req: &CreateSnapshot) -> Result<SnapshotRecord, ControllerError> {
+        let winner = crate::store::direct(&self.store)
+            .find_snapshot(&req.name)
+            .await?;
+        match winner {
+            Some(r) if r.spec.source_volume_id == req.source_volume_id => {
+                self.redispatch_and_wait(r).await
             }
-        };
-        match v.status.life.status {
-            VolumeState::Available => {}
-            VolumeState::InUse if !require_detached => {}
-            VolumeState::InUse => {
-                return Err(ControllerError::FailedPrecondition(format!(
-                    "volume {id} is in use and the snapshot class requires a detached source (requireDetached)"
-                )));
-            }
-            other => {
-                return Err(ControllerError::FailedPrecondition(format!(
-                    "volume {id} is {}; a snapshot needs an available or in-use volume",
-                    other.as_str()
-                )));
-            }
+            _ => Err(ControllerError::Aborted(format!(
+                "snapshot {:?} is being created",
+                req.name
+            ))),
         }
-        if v.spec.node.is_empty() {
-            return Err(ControllerError::FailedPrecondition(format!(
-                "volume {id} has no node"
-            )));
-        }
-        Ok(v)
     }
 
     /// An existing record of the same name and source: a failed cut is

@@ -29,12 +29,12 @@ pub fn system_clock() -> Clock {
 pub struct QuotaEngine {
     pub(super) store: Arc<dyn Store>,
     config: QuotaConfig,
-    clock: Clock,
+    pub(super) clock: Clock,
 }
 
 /// Signals from inside the read-modify-write closure.
 #[derive(Debug, thiserror::Error)]
-enum Inner {
+pub(super) enum Inner {
     #[error("usage must be recounted first")]
     NeedsRefresh,
     #[error(transparent)]
@@ -120,51 +120,9 @@ impl QuotaEngine {
         deltas: &Deltas,
         counts: Option<BTreeMap<String, i64>>,
     ) -> Result<Vec<String>, Inner> {
-        let deltas = deltas.clone();
-        let config = self.config.clone();
-        let now = (self.clock)();
-        let expires = now
-            + chrono::Duration::from_std(config.reservation_expire)
-                .unwrap_or(chrono::Duration::days(1));
-        let max_age = config
-            .max_age
-            .and_then(|d| chrono::Duration::from_std(d).ok());
         let ids: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
-        let out = ids.clone();
-        let result = self
-            .store
-            .update_quota(
-                project,
-                Box::new(move |current: Option<&QuotaRecord>| {
-                    let spec = current.map(|r| r.spec.clone()).unwrap_or_default();
-                    let mut status = current.map(|r| r.status.clone()).unwrap_or_default();
-                    for key in deltas.keys() {
-                        if arith::needs_refresh(&status, key, config.until_refresh, max_age, now) {
-                            let Some(counts) = &counts else {
-                                return Err(Box::new(Inner::NeedsRefresh));
-                            };
-                            let n = counts.get(key).copied().unwrap_or(0);
-                            arith::refresh(&mut status, key, n, config.until_refresh, now);
-                        }
-                    }
-                    let hard = |key: &str| limit(&spec, &config, key);
-                    let new = arith::reserve(&mut status, &hard, &deltas, expires, &mut || {
-                        uuid::Uuid::new_v4().to_string()
-                    })
-                    .map_err(
-                        |e| -> Box<dyn std::error::Error + Send + Sync> {
-                            // Unsized here, so that the store hands back a Box<Inner>
-                            // (a `?` on Box<Inner> would box it twice).
-                            Box::new(Inner::Quota(e))
-                        },
-                    )?;
-                    if let Ok(mut ids) = out.lock() {
-                        *ids = new;
-                    }
-                    Ok((spec, status))
-                }),
-            )
-            .await;
+        let update = self.reservation(deltas, counts, false, ids.clone());
+        let result = self.store.update_quota(project, update).await;
         match result {
             Ok(_) => Ok(ids.lock().map(|v| v.clone()).unwrap_or_default()),
             Err(e) => Err(store_err(e).map_err(Inner::Quota)?),
@@ -420,7 +378,7 @@ fn add(d: &mut Deltas, resource: &str, volume_type: &str, n: i64) {
 }
 
 /// Project limit, else the configured default (per-type keys: -1).
-fn limit(spec: &LvsQuotaSpec, config: &QuotaConfig, key: &str) -> i64 {
+pub(super) fn limit(spec: &LvsQuotaSpec, config: &QuotaConfig, key: &str) -> i64 {
     spec.hard
         .get(key)
         .copied()

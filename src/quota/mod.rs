@@ -3,10 +3,12 @@
 //! [`arith`] is the pure arithmetic; [`engine`] runs it as one atomic
 //! read-modify-write of the project's quota record.
 pub mod arith;
+mod charge;
 mod config;
 mod engine;
 mod release;
 
+pub use charge::ChargeError;
 pub use config::{QuotaConfig, parse_duration};
 pub use engine::{Clock, QuotaEngine, system_clock};
 

@@ -161,6 +161,10 @@ pub type QuotaUpdate = Box<
 /// Why a read-modify-write closure refused to write.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Checks a snapshot's source volume as stored at the moment of an atomic
+/// write (`None`: no such record); an error refuses the write.
+pub type SourceCheck = Box<dyn FnMut(Option<&VolumeRecord>) -> Result<(), BoxError> + Send>;
+
 /// A record read-modify-write: changes the current record in place, or
 /// refuses with an error (nothing is written). It may run more than once (on
 /// conflicts) and must not have side effects. A closure that changes nothing
@@ -216,6 +220,23 @@ pub trait Store: Send + Sync + Debug {
         f: Modify<SnapshotRecord>,
     ) -> Result<Option<SnapshotRecord>, StoreError>;
     async fn purge_snapshot(&self, id: &str) -> Result<(), StoreError>;
+    /// A new snapshot record, its quota and the re-check of its source as
+    /// ONE atomic write, where the backend has transactions across records
+    /// (SQLite): `source` sees the source volume, `quota` updates the
+    /// record's project (a reservation committed at once), then the record
+    /// is inserted; a refusal of either (`Aborted`) or a taken name
+    /// (`AlreadyExists`) writes nothing. `Ok(None)`: this backend cannot (the
+    /// Kubernetes API has no transaction across objects), nothing was
+    /// written, and the caller takes Cinder's steps (reserve, record,
+    /// re-check, commit).
+    async fn insert_snapshot_charged(
+        &self,
+        _record: &SnapshotRecord,
+        _source: SourceCheck,
+        _quota: QuotaUpdate,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        Ok(None)
+    }
 
     async fn insert_group_snapshot(
         &self,

@@ -5,19 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::broadcast;
 
+mod charged;
 mod rows;
-
-use rows::decode;
 
 use super::{
     Change, GroupSnapshotFilter, GroupSnapshotRecord, Kind, Modify, NodeRecord, QuotaRecord,
-    QuotaUpdate, Record, SnapshotFilter, SnapshotRecord, Store, StoreError, VolumeFilter,
-    VolumeRecord, to_json,
+    QuotaUpdate, Record, SnapshotFilter, SnapshotRecord, SourceCheck, Store, StoreError,
+    VolumeFilter, VolumeRecord, to_json,
 };
-use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 
 /// The schema, one migration per entry; `PRAGMA user_version` = applied count.
 const MIGRATIONS: &[&str] = &[
@@ -244,6 +242,14 @@ impl Store for SqliteStore {
     async fn insert_snapshot(&self, r: &SnapshotRecord) -> Result<SnapshotRecord, StoreError> {
         self.create(Kind::Snapshot, r, snapshot_index(r)).await
     }
+    async fn insert_snapshot_charged(
+        &self,
+        r: &SnapshotRecord,
+        source: SourceCheck,
+        quota: QuotaUpdate,
+    ) -> Result<Option<SnapshotRecord>, StoreError> {
+        self.charged_snapshot(r, source, quota).await.map(Some)
+    }
     async fn get_snapshot(&self, id: &str) -> Result<Option<SnapshotRecord>, StoreError> {
         self.get(Kind::Snapshot, id).await
     }
@@ -347,31 +353,12 @@ impl Store for SqliteStore {
         let name = project.to_string();
         let record = self
             .with_conn(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-                let row: Option<(i64, String, String)> = tx
-                    .query_row(
-                        "SELECT version, spec, status FROM records WHERE kind = 'quota' AND name = ?1",
-                        params![name],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()
+                let tx = c
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_err)?;
-                let current: Option<QuotaRecord> = row
-                    .map(|(v, spec, status)| decode(Kind::Quota, name.clone(), v, &spec, &status))
-                    .transpose()?;
-                let (spec, status): (LvsQuotaSpec, LvsQuotaStatus) =
-                    update(current.as_ref()).map_err(StoreError::Aborted)?;
-                let spec_json = to_json(Kind::Quota, &name, &spec)?;
-                let status_json = to_json(Kind::Quota, &name, &status)?;
-                let version = current.as_ref().and_then(|r| r.version.parse::<i64>().ok()).unwrap_or(0) + 1;
-                tx.execute(
-                    "INSERT INTO records (kind, name, version, deleted, spec, status) VALUES ('quota', ?1, ?2, 0, ?3, ?4)
-                     ON CONFLICT (kind, name) DO UPDATE SET version = ?2, spec = ?3, status = ?4",
-                    params![name, version, spec_json, status_json],
-                )
-                .map_err(db_err)?;
+                let record = charged::quota_rmw(&tx, &name, &mut update)?;
                 tx.commit().map_err(db_err)?;
-                Ok(QuotaRecord { name, version: version.to_string(), spec, status })
+                Ok(record)
             })
             .await?;
         self.notify(Kind::Quota, project, None);

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Modify, Record, StoreError, from_json, to_json};
+use super::charged::insert_row;
 use super::{Index, SqliteStore, db_err};
 
 impl SqliteStore {
@@ -21,24 +22,11 @@ impl SqliteStore {
         let status = to_json(kind, &record.name, &record.status)?;
         let name = record.name.clone();
         let node = index.node.clone();
-        let index_csi = index.csi_name.clone();
         self.with_conn(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
-            let n = tx
-                .execute(
-                    "INSERT OR IGNORE INTO records (kind, name, version, csi_name, node, project, source, deleted, spec, status)
-                     VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![kind.as_str(), name, index.csi_name, index.node, index.project, index.source, index.deleted, spec, status],
-                )
-                .map_err(|e| match e {
-                    rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                        StoreError::AlreadyExists { kind: kind.as_str(), name: format!("with CSI name {:?}", index_csi.clone().unwrap_or_default()) }
-                    }
-                    e => db_err(e),
-                })?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists { kind: kind.as_str(), name });
-            }
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            insert_row(&tx, kind, &name, &index, &spec, &status)?;
             tx.commit().map_err(db_err)
         })
         .await?;
