@@ -8,12 +8,12 @@
 //! anything else; the in-between states simply cannot be seen.
 //!
 //! [`Store::insert_snapshot_charged`]: super::super::Store::insert_snapshot_charged
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Transaction, TransactionBehavior, params};
 
 use super::super::{
     Kind, QuotaRecord, QuotaUpdate, SnapshotRecord, SourceCheck, StoreError, VolumeRecord, to_json,
 };
-use super::rows::decode;
+use super::rows::read_row;
 use super::{Index, SqliteStore, db_err, snapshot_index};
 use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 
@@ -48,28 +48,6 @@ pub(super) fn insert_row(
         });
     }
     Ok(())
-}
-
-/// Reads a record row of `kind` (`None`: none).
-fn read_row<S, T>(
-    tx: &Transaction<'_>,
-    kind: Kind,
-    name: &str,
-) -> Result<Option<crate::store::Record<S, T>>, StoreError>
-where
-    S: serde::de::DeserializeOwned,
-    T: serde::de::DeserializeOwned,
-{
-    let row: Option<(i64, String, String)> = tx
-        .query_row(
-            "SELECT version, spec, status FROM records WHERE kind = ?1 AND name = ?2",
-            params![kind.as_str(), name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()
-        .map_err(db_err)?;
-    row.map(|(v, spec, status)| decode(kind, name.to_string(), v, &spec, &status))
-        .transpose()
 }
 
 /// The quota read-modify-write of project `name` inside `tx`.

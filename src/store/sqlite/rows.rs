@@ -165,19 +165,7 @@ impl SqliteStore {
         T: DeserializeOwned + Send + 'static,
     {
         let name = name.to_string();
-        self.with_conn(move |c| {
-            let row: Option<(i64, String, String)> = c
-                .query_row(
-                    "SELECT version, spec, status FROM records WHERE kind = ?1 AND name = ?2",
-                    params![kind.as_str(), name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()
-                .map_err(db_err)?;
-            row.map(|(v, spec, status)| decode(kind, name.clone(), v, &spec, &status))
-                .transpose()
-        })
-        .await
+        self.with_conn(move |c| read_row(c, kind, &name)).await
     }
 
     /// Lists `kind` records matching `where_sql` (bound to `args`), by name.
@@ -243,6 +231,25 @@ impl SqliteStore {
         self.notify(kind, name, None);
         Ok(())
     }
+}
+
+/// Reads the record row `kind`/`name` (`None`: none), on a connection or
+/// inside a transaction.
+pub(super) fn read_row<S: DeserializeOwned, T: DeserializeOwned>(
+    c: &rusqlite::Connection,
+    kind: Kind,
+    name: &str,
+) -> Result<Option<Record<S, T>>, StoreError> {
+    let row: Option<(i64, String, String)> = c
+        .query_row(
+            "SELECT version, spec, status FROM records WHERE kind = ?1 AND name = ?2",
+            params![kind.as_str(), name],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(db_err)?;
+    row.map(|(v, spec, status)| decode(kind, name.to_string(), v, &spec, &status))
+        .transpose()
 }
 
 pub(super) fn decode<S: DeserializeOwned, T: DeserializeOwned>(
