@@ -17,8 +17,32 @@ use std::time::{Duration, Instant};
 
 use kube::runtime::reflector::{self, ObjectRef, store::Writer};
 
-use super::cr::Cr;
 use crate::records::{LvsNode, LvsSnapshot, LvsVolume};
+
+/// What a cache holds: any lvsnap custom resource (`cr::Cr` builds on it).
+pub(super) trait Object:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Object for T where
+    T: kube::Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 /// An own write the watch has not shown is trusted over the cache for this
 /// long at most: a watch that skipped it in a relist (the history was
@@ -73,7 +97,7 @@ pub(super) enum Lookup<K> {
 }
 
 /// One kind's cache.
-pub(super) struct Cache<K: Cr> {
+pub(super) struct Cache<K: Object> {
     reader: reflector::Store<K>,
     writer: Mutex<Option<Writer<K>>>,
     /// A watch feeds it (its writer was taken).
@@ -85,7 +109,7 @@ pub(super) struct Cache<K: Cr> {
     written: Mutex<HashMap<String, Written<K>>>,
 }
 
-impl<K: Cr> Default for Cache<K> {
+impl<K: Object> Default for Cache<K> {
     fn default() -> Self {
         let (reader, writer) = reflector::store();
         Self {
@@ -99,7 +123,7 @@ impl<K: Cr> Default for Cache<K> {
     }
 }
 
-impl<K: Cr> Cache<K> {
+impl<K: Object> Cache<K> {
     /// The reflector's writer, for the one watch that feeds this cache.
     pub fn take_writer(&self, scope: Option<&str>) -> Option<Writer<K>> {
         let writer = self.writer.lock().ok()?.take()?;

@@ -1,13 +1,12 @@
 //! The pieces every lvsnap CustomResource shares in the Kubernetes store:
 //! the `Cr` trait over the kube-generated types, error classification, and
 //! the object ↔ record conversion.
-use std::fmt::Debug;
 
 use kube::{Api, Client, Resource};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::super::{Kind, Record, StoreError};
-use super::cache::{Cache, Caches};
+use super::cache::{Cache, Caches, Object};
 use crate::records::{LvsGroupSnapshot, LvsNode, LvsQuota, LvsQuotaSpec, LvsSnapshot, LvsVolume};
 
 pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
@@ -41,9 +40,7 @@ pub(super) fn classify(kind: Kind, name: &str, e: kube::Error) -> StoreError {
 pub const QUOTA_OBJECT: &str = "quota";
 
 /// The pieces every lvsnap CR shares.
-pub(super) trait Cr:
-    Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static
-{
+pub(super) trait Cr: Object {
     type Spec: Clone + PartialEq + Serialize + DeserializeOwned + Send + Sync;
     type Status: Clone + Default + Serialize + DeserializeOwned + Send + Sync;
     const KIND: Kind;

@@ -356,7 +356,7 @@ impl Store for SqliteStore {
                 let tx = c
                     .transaction_with_behavior(TransactionBehavior::Immediate)
                     .map_err(db_err)?;
-                let record = charged::quota_rmw(&tx, &name, &mut update)?;
+                let record = rows::quota_rmw(&tx, &name, &mut update)?;
                 tx.commit().map_err(db_err)?;
                 Ok(record)
             })

@@ -1,11 +1,15 @@
 //! The generic row operations of the SQLite store: one table of records
-//! with indexed columns, JSON spec/status, each write its own transaction.
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+//! with indexed columns, JSON spec/status, each write its own transaction;
+//! the row steps (read, insert, quota read-modify-write) that a transaction
+//! of several (`charged.rs`) is made of.
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::super::{Kind, Modify, Record, StoreError, from_json, to_json};
-use super::charged::insert_row;
+use super::super::{
+    Kind, Modify, QuotaRecord, QuotaUpdate, Record, StoreError, from_json, to_json,
+};
 use super::{Index, SqliteStore, db_err};
+use crate::records::{LvsQuotaSpec, LvsQuotaStatus};
 
 impl SqliteStore {
     pub(super) async fn create<S, T>(
@@ -264,5 +268,68 @@ pub(super) fn decode<S: DeserializeOwned, T: DeserializeOwned>(
         status: from_json(kind, &name, status)?,
         version: version.to_string(),
         name,
+    })
+}
+
+/// Inserts a new record row; a name or live CSI name taken is `AlreadyExists`.
+pub(super) fn insert_row(
+    tx: &Transaction<'_>,
+    kind: Kind,
+    name: &str,
+    index: &Index,
+    spec: &str,
+    status: &str,
+) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            "INSERT OR IGNORE INTO records (kind, name, version, csi_name, node, project, source, deleted, spec, status)
+             VALUES (?1, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![kind.as_str(), name, index.csi_name, index.node, index.project, index.source, index.deleted, spec, status],
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::AlreadyExists {
+                    kind: kind.as_str(),
+                    name: format!("with CSI name {:?}", index.csi_name.clone().unwrap_or_default()),
+                }
+            }
+            e => db_err(e),
+        })?;
+    if n == 0 {
+        return Err(StoreError::AlreadyExists {
+            kind: kind.as_str(),
+            name: name.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The quota read-modify-write of project `name` inside `tx`.
+pub(super) fn quota_rmw(
+    tx: &Transaction<'_>,
+    name: &str,
+    update: &mut QuotaUpdate,
+) -> Result<QuotaRecord, StoreError> {
+    let current: Option<QuotaRecord> = read_row(tx, Kind::Quota, name)?;
+    let (spec, status): (LvsQuotaSpec, LvsQuotaStatus) =
+        update(current.as_ref()).map_err(StoreError::Aborted)?;
+    let spec_json = to_json(Kind::Quota, name, &spec)?;
+    let status_json = to_json(Kind::Quota, name, &status)?;
+    let version = current
+        .as_ref()
+        .and_then(|r| r.version.parse::<i64>().ok())
+        .unwrap_or(0)
+        + 1;
+    tx.execute(
+        "INSERT INTO records (kind, name, version, deleted, spec, status) VALUES ('quota', ?1, ?2, 0, ?3, ?4)
+         ON CONFLICT (kind, name) DO UPDATE SET version = ?2, spec = ?3, status = ?4",
+        params![name, version, spec_json, status_json],
+    )
+    .map_err(db_err)?;
+    Ok(QuotaRecord {
+        name: name.to_string(),
+        version: version.to_string(),
+        spec,
+        status,
     })
 }
