@@ -126,7 +126,7 @@ impl DriverBuilder {
             // The node's readiness is its own: its volume group. An API
             // server outage must not make the livenessprobe restart it.
             identity = identity.with_check("volume group", vg_check(&lvm, &node.settings.vg));
-            let data = DataPath::new(node.settings.vg.clone(), lvm.clone(), node.host);
+            let data = DataPath::new(node.settings.vgs(), lvm.clone(), node.host);
             router_services.node = Some(NodeService::new(node.settings.node_id.clone(), data));
             let exec = Executor::new(store, quota, lvm, node.settings)
                 .with_events(node.events)

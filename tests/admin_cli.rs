@@ -45,6 +45,7 @@ async fn populate(store: &dyn Store) {
                 volume_type: "vg0".into(),
                 node: "n1".into(),
                 vg: "vg0".into(),
+                device_class: None,
                 lv_name: format!("volume-{V1}"),
                 size_bytes: GIB,
                 quota_charged: charged("volumes"),
@@ -84,6 +85,7 @@ async fn populate(store: &dyn Store) {
                     cow_size_bytes: Some(GIB),
                     node: "n1".into(),
                     vg: "vg0".into(),
+                    device_class: None,
                     lv_name: format!("_snapshot-{id}"),
                     quota_charged: charged("snapshots"),
                     ..Default::default()

@@ -68,6 +68,7 @@ async fn put_node(h: &Harness, name: &str, free: i64, heartbeat: String) {
             extent_size_bytes: 4 << 20,
             lvm_version: "2.03".into(),
             last_heartbeat: heartbeat,
+            classes: Vec::new(),
         },
     );
     h.store.put_node(&r).await.unwrap();

@@ -130,9 +130,15 @@ async fn get_capacity_makes_no_api_call_and_placement_rechecks_a_refusal() {
     let c = controller(store.clone());
     api.reset_requests();
     for _ in 0..100 {
-        assert_eq!(c.capacity(None, None).await.unwrap(), (8 << 30, 5 << 30));
         assert_eq!(
-            c.capacity(Some("n1"), Some("vg0")).await.unwrap().0,
+            c.capacity(None, &HashMap::new()).await.unwrap(),
+            (8 << 30, 5 << 30)
+        );
+        assert_eq!(
+            c.capacity(Some("n1"), &HashMap::from([("vg".into(), "vg0".into())]))
+                .await
+                .unwrap()
+                .0,
             3 << 30
         );
     }
@@ -144,7 +150,11 @@ async fn get_capacity_makes_no_api_call_and_placement_rechecks_a_refusal() {
         t.abort();
     }
     other.put_node(&fresh("n3", 50 << 30)).await.unwrap();
-    assert_eq!(c.capacity(None, None).await.unwrap().0, 8 << 30, "stale");
+    assert_eq!(
+        c.capacity(None, &HashMap::new()).await.unwrap().0,
+        8 << 30,
+        "stale"
+    );
     let req = lvsnap::controller::CreateVolume {
         name: "pvc-big".into(),
         required_bytes: 20 << 30,

@@ -93,6 +93,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
                 extent_size_bytes: 4 << 20,
                 lvm_version: "2.03".into(),
                 last_heartbeat: old,
+                classes: Vec::new(),
             },
         ))
         .await
@@ -127,6 +128,7 @@ async fn a_stale_node_gets_no_volumes_and_its_deletes_answer_unavailable() {
             volume_type: "vg0".into(),
             node: "n-old".into(),
             vg: "vg0".into(),
+            device_class: None,
             lv_name: "volume-8f0f5c52-9c3e-4f2b-9a4e-000000000001".into(),
             size_bytes: GIB,
             ..Default::default()

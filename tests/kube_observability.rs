@@ -42,6 +42,7 @@ fn snapshot(id: &str) -> SnapshotRecord {
             volume_size: 1,
             node: "n1".into(),
             vg: "vg0".into(),
+            device_class: None,
             lv_name: format!("_snapshot-{id}"),
             ..Default::default()
         },

@@ -62,6 +62,7 @@ pub fn record(i: usize, volume: &str) -> Record<LvsSnapshotSpec, LvsSnapshotStat
             autoextend: None,
             node: NODE.into(),
             vg: "benchvg".into(),
+            device_class: None,
             lv_name,
             group_snapshot_id: None,
             quota_reservations: Vec::new(),

@@ -9,6 +9,7 @@ mod admin;
 #[cfg(feature = "bench")]
 mod bench;
 mod check;
+mod classes;
 mod client;
 mod serve;
 
@@ -103,9 +104,20 @@ pub struct NodeArgs {
     /// This node's id (in Kubernetes: spec.nodeName). Required.
     #[arg(long, env = "LVSNAP_NODE_ID")]
     pub node_id: Option<String>,
-    /// The LVM volume group lvsnap manages on this node. Required.
+    /// The LVM volume group lvsnap manages on this node: the default device
+    /// class, named after it. Required unless --device-class is given.
     #[arg(long, env = "LVSNAP_VG")]
     pub vg: Option<String>,
+    /// A device class (repeatable; `;` between several in the environment):
+    /// name=fast,vg=vg-nvme[,thinPool=pool0,overprovisionRatio=4][,spareGb=1]
+    /// [,stripes=2,stripeSize=64Ki | ,type=raid1,mirrors=1][,default=true].
+    /// StorageClasses choose one with the parameter deviceClass.
+    #[arg(
+        long = "device-class",
+        env = "LVSNAP_DEVICE_CLASSES",
+        value_delimiter = ';'
+    )]
+    pub device_classes: Vec<String>,
     /// Directory for the node's state (and all-in-one's SQLite database).
     #[arg(long, env = "LVSNAP_STATE_DIR", default_value = "/var/lib/lvsnap")]
     pub state_dir: PathBuf,

@@ -20,7 +20,7 @@ use crate::store::{KubeCluster, KubeEvents, KubeStore, SqliteStore, Store};
 /// The node side's validated flags.
 struct NodeConfig {
     node_id: String,
-    vg: String,
+    classes: Vec<crate::lvm::DeviceClass>,
     lvm: LvmConfig,
     capacity_interval: Duration,
     fill_interval: Duration,
@@ -33,11 +33,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
         .as_deref()
         .ok_or_else(|| ConfigError::new("node-id", "is required (or set LVSNAP_NODE_ID)"))
         .and_then(config::validate_node_id)?;
-    let vg = args
-        .vg
-        .as_deref()
-        .ok_or_else(|| ConfigError::new("vg", "is required (or set LVSNAP_VG)"))
-        .and_then(config::validate_vg_name)?;
+    let classes = super::classes::device_classes(args)?;
     let lvm = lvm_config(args)?;
     let capacity_interval = parse_duration(&args.capacity_interval)
         .map_err(|e| ConfigError::new("capacity-interval", e))?;
@@ -56,7 +52,7 @@ fn node_config(args: &NodeArgs) -> Result<NodeConfig, ConfigError> {
     }
     Ok(NodeConfig {
         node_id,
-        vg,
+        classes,
         lvm,
         capacity_interval,
         fill_interval,
@@ -236,12 +232,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
     let node = node_args.as_ref().map(node_config).transpose()?;
     let lvm = node.as_ref().map(|n| Lvm::system(n.lvm.clone()));
     if let (Some(node), Some(lvm)) = (&node, &lvm) {
-        lvm.vg(&node.vg).await.map_err(|e| {
-            ConfigError::new(
-                "vg",
-                format!("volume group {:?} is not usable: {e}", node.vg),
-            )
-        })?;
+        super::classes::check_on_host(lvm, &node.classes).await?;
     }
     // Controller and node keep records in Kubernetes (in-cluster service
     // account, else KUBECONFIG); all-in-one in SQLite. No request is made yet.
@@ -286,8 +277,7 @@ pub(super) async fn run(command: Command, logging: super::Logging) -> anyhow::Re
         .as_ref()
         .map(|_| crate::metrics::Metrics::new());
     if let (Some(args), Some(node), Some(lvm)) = (node_args.as_ref(), node, lvm) {
-        let mut settings = NodeSettings::new(node.node_id.clone(), node.vg.clone());
-        settings.thin_pool = args.thin_pool.clone();
+        let mut settings = NodeSettings::with_classes(node.node_id.clone(), node.classes);
         settings.reap_orphans = args.reap_orphans;
         settings.orphan_grace = node.orphan_grace;
         settings.resync = node.capacity_interval;

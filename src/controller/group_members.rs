@@ -92,6 +92,7 @@ impl Controller {
                         autoextend: cow.map(|_| p.members.autoextend),
                         node: v.spec.node.clone(),
                         vg: v.spec.vg.clone(),
+                        device_class: v.spec.device_class.clone(),
                         lv_name: snapshot_lv_name(&uuid),
                         group_snapshot_id: Some(group_id.to_string()),
                         quota_charged: self.quota.snapshot_deltas(&v.spec.volume_type, size, 1),

@@ -2,6 +2,7 @@
 //! Cinder's semantics. Knows no proto and no kube: the CSI glue in
 //! `csi/controller.rs` turns requests into these calls and [`ControllerError`]
 //! into gRPC codes.
+pub mod classes;
 mod delete;
 pub mod expand;
 mod group;

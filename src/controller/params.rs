@@ -95,8 +95,11 @@ pub enum LvType {
 /// StorageClass parameters of CreateVolume.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeParams {
-    /// Volume type for per-type quota keys (default: the VG name).
+    /// Volume type for per-type quota keys (default: the device class).
     pub volume_type: Option<String>,
+    /// The device class (default: each node's default class).
+    pub device_class: Option<String>,
+    /// The old way to choose: a VG (and thin pool) by name.
     pub vg: Option<String>,
     pub thin_pool: Option<String>,
     /// `lvType`: thick even on a node with a thin pool, or thin only.
@@ -110,6 +113,7 @@ impl VolumeParams {
         for (k, v) in params {
             match k.as_str() {
                 "type" => out.volume_type = Some(type_name(k, v)?),
+                "deviceClass" => out.device_class = Some(type_name(k, v)?),
                 "vg" => out.vg = Some(non_empty(k, v)?),
                 "thinPool" => out.thin_pool = Some(non_empty(k, v)?),
                 "lvType" => out.lv_type = Some(lv_type(v)?),
@@ -117,10 +121,15 @@ impl VolumeParams {
                 k if k.starts_with(K8S_PREFIX) => {}
                 k => {
                     return Err(invalid(format!(
-                        "unknown StorageClass parameter {k:?} (known: type, vg, thinPool, lvType, fsType)"
+                        "unknown StorageClass parameter {k:?} (known: deviceClass, type, lvType, fsType, and the older vg, thinPool)"
                     )));
                 }
             }
+        }
+        if out.device_class.is_some() && (out.vg.is_some() || out.thin_pool.is_some()) {
+            return Err(invalid(
+                "deviceClass and vg/thinPool contradict each other: a device class names its VG and pool on each node; use deviceClass alone",
+            ));
         }
         if out.lv_type == Some(LvType::Thick) && out.thin_pool.is_some() {
             return Err(invalid(
@@ -333,6 +342,10 @@ mod tests {
         .unwrap();
         assert_eq!(p.volume_type.as_deref(), Some("fast"));
         assert_eq!(p.fs_type.as_deref(), Some("xfs"));
+        let fast = VolumeParams::parse(&map(&[("deviceClass", "fast")])).unwrap();
+        assert_eq!(fast.device_class.as_deref(), Some("fast"));
+        assert!(VolumeParams::parse(&map(&[("deviceClass", "fast"), ("vg", "vg0")])).is_err());
+        assert!(VolumeParams::parse(&map(&[("deviceClass", "a/b")])).is_err());
         let thick = VolumeParams::parse(&map(&[("lvType", "thick")])).unwrap();
         assert_eq!(thick.lv_type, Some(LvType::Thick));
         assert!(VolumeParams::parse(&map(&[("lvType", "thick"), ("thinPool", "p")])).is_err());

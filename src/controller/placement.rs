@@ -1,9 +1,11 @@
 //! Where a new volume goes, and GetCapacity: the nodes' reported capacity
-//! (LvsNode), filtered by the StorageClass (VG, thick/thin) and by the
-//! request's accessibility requirements; a node whose heartbeat is stale
-//! gets nothing new.
+//! per device class (LvsNode, `classes.rs`), for the class the StorageClass
+//! asks (deviceClass, or vg/thinPool, thick/thin), filtered by the request's
+//! accessibility requirements; a node whose heartbeat is stale gets nothing
+//! new.
 use chrono::Utc;
 
+use super::classes::{Slot, check_known, slot};
 use super::params::{LvType, VolumeParams};
 use super::{Controller, ControllerError};
 use crate::store::NodeRecord;
@@ -29,26 +31,11 @@ impl Placement {
     }
 }
 
-/// A chosen node: its record and the thin pool to use (None: thick).
+/// A chosen node: its record and where on it the volume goes.
 #[derive(Debug, Clone)]
 pub(super) struct Placed {
     pub node: NodeRecord,
-    pub thin_pool: Option<String>,
-}
-
-/// The thin pool a volume of `p` gets on `n`, or `Err` when `n` cannot
-/// serve that kind of volume.
-fn pool_for(p: &VolumeParams, n: &NodeRecord) -> Result<Option<String>, ()> {
-    match p.lv_type {
-        Some(LvType::Thick) => Ok(None),
-        Some(LvType::Thin) => p
-            .thin_pool
-            .clone()
-            .or_else(|| n.spec.thin_pool.clone())
-            .map(Some)
-            .ok_or(()),
-        None => Ok(p.thin_pool.clone().or_else(|| n.spec.thin_pool.clone())),
-    }
+    pub slot: Slot,
 }
 
 impl Controller {
@@ -82,24 +69,22 @@ impl Controller {
         size: i64,
     ) -> Result<Placed, ControllerError> {
         let nodes = store.list_nodes().await?;
+        check_known(p, &nodes)?;
         let now = Utc::now();
         let eligible: Vec<Placed> = nodes
             .iter()
-            .filter(|n| p.vg.as_ref().is_none_or(|vg| *vg == n.spec.vg))
-            .filter(|n| n.status.free_bytes >= size && self.is_fresh(n, now))
+            .filter(|n| self.is_fresh(n, now))
             .filter_map(|n| {
-                pool_for(p, n).ok().map(|thin_pool| Placed {
+                let slot = slot(p, n)?;
+                (slot.available >= size).then(|| Placed {
                     node: n.clone(),
-                    thin_pool,
+                    slot,
                 })
             })
             .collect();
         let ordered = placement.ordered();
         let chosen = if ordered.is_empty() {
-            eligible
-                .iter()
-                .max_by_key(|c| c.node.status.free_bytes)
-                .cloned()
+            eligible.iter().max_by_key(|c| c.slot.available).cloned()
         } else {
             ordered
                 .iter()
@@ -114,27 +99,37 @@ impl Controller {
                     "no node has reported within {}s (--node-stale-after)",
                     self.config.node_stale_after.as_secs()
                 ))
-            } else if p.lv_type == Some(LvType::Thin)
-                && !nodes.iter().any(|n| pool_for(p, n).is_ok())
+            } else if p.lv_type == Some(LvType::Thin) && !nodes.iter().any(|n| slot(p, n).is_some())
             {
                 ControllerError::Invalid("lvType=thin, but no node has a thin pool".into())
             } else {
-                ControllerError::Exhausted(format!("no eligible node has {size} bytes free"))
+                let class = p
+                    .device_class
+                    .as_deref()
+                    .map(|c| format!(" in device class {c:?}"));
+                ControllerError::Exhausted(format!(
+                    "no eligible node has {size} bytes available{}",
+                    class.unwrap_or_default()
+                ))
             }
         })
     }
 
-    /// Whether `node` can take a volume of `size` now (fresh, room).
+    /// Whether `node` can take a volume of `p` and `size` now (fresh, room
+    /// in the class asked).
     pub(super) async fn node_has_room(
         &self,
         node: &str,
+        p: &VolumeParams,
         size: i64,
     ) -> Result<bool, ControllerError> {
         let has = |nodes: Vec<NodeRecord>| {
             let now = Utc::now();
-            nodes
-                .iter()
-                .any(|n| n.name == node && n.status.free_bytes >= size && self.is_fresh(n, now))
+            nodes.iter().any(|n| {
+                n.name == node
+                    && self.is_fresh(n, now)
+                    && slot(p, n).is_some_and(|s| s.available >= size)
+            })
         };
         // A "no" from the cache is decided again on a direct read.
         Ok(has(self.store.list_nodes().await?)
@@ -142,23 +137,26 @@ impl Controller {
                 && has(crate::store::direct(&self.store).list_nodes().await?)))
     }
 
-    /// GetCapacity: free bytes on the named node, or on all fresh nodes,
-    /// from the store's cache (no API call on the Kubernetes store: the CO
-    /// polls it, and a figure a watch event old is as good as any).
+    /// GetCapacity: what a new volume of the class `p` asks for may take on
+    /// the named node, or on all fresh nodes (total, largest), from the
+    /// store's cache (no API call on the Kubernetes store: the CO polls it,
+    /// and a figure a watch event old is as good as any). A class no node
+    /// serves has none.
     pub async fn capacity(
         &self,
         node: Option<&str>,
-        vg: Option<&str>,
+        parameters: &std::collections::HashMap<String, String>,
     ) -> Result<(i64, i64), ControllerError> {
+        let p = &VolumeParams::parse(parameters)?;
         let nodes = self.store.list_nodes().await?;
         let now = Utc::now();
-        let matching = nodes.iter().filter(|n| {
-            node.is_none_or(|want| n.name == want)
-                && vg.is_none_or(|want| n.spec.vg == want)
-                && self.is_fresh(n, now)
-        });
-        let free = matching.clone().map(|n| n.status.free_bytes).sum();
-        let largest = matching.map(|n| n.status.free_bytes).max().unwrap_or(0);
+        let matching: Vec<i64> = nodes
+            .iter()
+            .filter(|n| node.is_none_or(|want| n.name == want) && self.is_fresh(n, now))
+            .filter_map(|n| slot(p, n).map(|s| s.available.max(0)))
+            .collect();
+        let free = matching.iter().sum();
+        let largest = matching.iter().copied().max().unwrap_or(0);
         Ok((free, largest))
     }
 }

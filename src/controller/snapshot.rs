@@ -83,6 +83,12 @@ impl Controller {
             self.quota.forget_release(&old.spec.project, &key).await?;
             self.store.purge_snapshot(&id).await?;
         }
+        if let Some(pool) = &volume.spec.thin_pool {
+            // A thin snapshot allocates its origin's virtual size in the pool.
+            let class = volume.spec.device_class.as_deref();
+            let (node, vg, size) = (&volume.spec.node, &volume.spec.vg, volume.spec.size_bytes);
+            self.class_room(node, class, vg, Some(pool), size).await?;
+        }
         let volume_size = gib_ceil(volume.spec.size_bytes);
         let deltas = self
             .quota
@@ -107,6 +113,7 @@ impl Controller {
                 autoextend: cow.map(|_| p.autoextend),
                 node: volume.spec.node.clone(),
                 vg: volume.spec.vg.clone(),
+                device_class: volume.spec.device_class.clone(),
                 lv_name: snapshot_lv_name(&uuid),
                 group_snapshot_id: None,
                 quota_charged: deltas.clone(),

@@ -11,6 +11,7 @@ use crate::store::{Kind, VolumeFilter, VolumeRecord};
 pub(super) struct Source {
     pub node: String,
     pub vg: String,
+    pub device_class: Option<String>,
     pub thin_pool: Option<String>,
     pub volume_type: String,
     pub size_bytes: i64,
@@ -47,6 +48,7 @@ impl Controller {
             return Ok(Some(Source {
                 node: snap.spec.node.clone(),
                 vg: snap.spec.vg.clone(),
+                device_class: snap.spec.device_class.clone(),
                 thin_pool: if snap.spec.cow_size_bytes.is_none() {
                     thin_pool
                 } else {
@@ -79,6 +81,7 @@ impl Controller {
             return Ok(Some(Source {
                 node: v.spec.node.clone(),
                 vg: v.spec.vg.clone(),
+                device_class: v.spec.device_class.clone(),
                 thin_pool: v.spec.thin_pool.clone(),
                 volume_type: v.spec.volume_type.clone(),
                 size_bytes: v.spec.size_bytes,

@@ -38,6 +38,7 @@ fn volume(
             display_name: String::new(),
             node: "n1".into(),
             vg: "vg0".into(),
+            device_class: None,
             lv_name: format!("volume-{id}"),
             size_bytes: 1 << 30,
             source_snapshot_id: snap.map(str::to_string),
@@ -73,6 +74,7 @@ async fn a_source_being_read_cannot_be_deleted() {
             project: "p".into(),
             node: "n1".into(),
             vg: "vg0".into(),
+            device_class: None,
             lv_name: "_snapshot-snap".into(),
             ..Default::default()
         },

@@ -95,21 +95,27 @@ impl Controller {
             return Err(ControllerError::FailedPrecondition(why));
         }
 
-        // A restore or clone lives where its source is.
-        let (node, vg, thin_pool, volume_type) = match &source {
-            Some(src) => (
-                src.node.clone(),
-                src.vg.clone(),
-                src.thin_pool.clone(),
-                src.volume_type.clone(),
-            ),
+        // A restore or clone lives where its source is, in its class.
+        let (node, vg, thin_pool, volume_type, device_class) = match &source {
+            Some(src) => {
+                let (class, pool) = (src.device_class.as_deref(), src.thin_pool.as_ref());
+                self.class_room(&src.node, class, &src.vg, pool, size)
+                    .await?;
+                (
+                    src.node.clone(),
+                    src.vg.clone(),
+                    src.thin_pool.clone(),
+                    src.volume_type.clone(),
+                    src.device_class.clone(),
+                )
+            }
             None => {
                 let placed = self.place(&req.placement, &p, size).await?;
-                let ty = p
-                    .volume_type
-                    .clone()
-                    .unwrap_or_else(|| placed.node.spec.vg.clone());
-                (placed.node.name, placed.node.spec.vg, placed.thin_pool, ty)
+                let class = placed.slot.class;
+                // Volume type = class by default (per-type quota keys).
+                let ty = p.volume_type.clone().unwrap_or_else(|| class.name.clone());
+                let pool = placed.slot.thin_pool;
+                (placed.node.name, class.vg, pool, ty, Some(class.name))
             }
         };
         let id = record_id("volume", &req.name);
@@ -139,6 +145,7 @@ impl Controller {
                 volume_type,
                 node,
                 vg,
+                device_class,
                 lv_name: volume_lv_name(&uuid),
                 size_bytes: size,
                 thin_pool,
@@ -208,12 +215,13 @@ impl Controller {
         let size = existing.spec.size_bytes;
         let stays = !plain
             || (req.placement.allows(&existing.spec.node)
-                && self.node_has_room(&existing.spec.node, size).await?);
+                && self.node_has_room(&existing.spec.node, p, size).await?);
         let target = if stays {
             None
         } else {
             let placed = self.place(&req.placement, p, size).await?;
-            Some((placed.node.name, placed.node.spec.vg, placed.thin_pool))
+            let slot = placed.slot;
+            Some((placed.node.name, slot.class.vg, slot.thin_pool))
         };
         let moved = target.as_ref().map(|(n, _, _)| n.clone());
         let updated = self

@@ -152,10 +152,9 @@ impl csi::controller_server::Controller for ControllerService {
             .accessible_topology
             .as_ref()
             .and_then(|t| t.segments.get(TOPOLOGY_KEY).cloned());
-        let vg = r.parameters.get("vg").cloned();
         let (free, largest) = self
             .controller
-            .capacity(node.as_deref(), vg.as_deref())
+            .capacity(node.as_deref(), &r.parameters)
             .await
             .map_err(status)?;
         Ok(Response::new(csi::GetCapacityResponse {

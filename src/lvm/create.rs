@@ -9,24 +9,13 @@
 //! the LV back: lvcreate's success is the answer. So a snapshot or volume
 //! on a known VG costs one LVM command, on an unknown one two.
 use super::attr::VolumeType;
+use super::class::LvOptions;
 use super::names::{LvName, LvTag, validate_vg_name};
-use super::ops::{VgReport, add_tags, ensure_space, lv_path, positive, rounded, s, size_arg};
+use super::ops::{
+    VgReport, add_tags, ensure_space, lv_path, max_cow_bytes, positive, rounded, s, size_arg,
+};
 use super::view::{Effect, Known, View};
 use super::{ErrorKind, Lvm, LvmError};
-
-/// lvm2's default snapshot chunk size.
-const COW_CHUNK: u64 = 4096;
-
-/// The largest copy-on-write area an origin of `origin_bytes` can use: every
-/// chunk copied, plus the exception store (16 bytes per chunk, so one 4 KiB
-/// area per 256 chunks) and its header chunk. lvm2 silently caps a larger
-/// `--size` at this (rounded up to extents); lvsnap caps it first, so that
-/// the free-space check asks only for what lvcreate will take.
-pub fn max_cow_bytes(origin_bytes: u64) -> u64 {
-    let chunks = origin_bytes.div_ceil(COW_CHUNK);
-    let store = chunks.div_ceil(COW_CHUNK / 16) + 1;
-    origin_bytes.saturating_add(store.saturating_mul(COW_CHUNK))
-}
 
 /// An LV a create made, as lvcreate was asked for it (not read back), or
 /// found already made with every requested tag.
@@ -146,23 +135,37 @@ impl Lvm {
         size_bytes: u64,
         tags: &[LvTag],
     ) -> Result<Made, LvmError> {
+        let plain = LvOptions::default();
+        self.create_linear_with(vg, name, size_bytes, tags, &plain)
+            .await
+    }
+
+    /// A thick LV with a device class's `lvcreate` options (stripes, raid1):
+    /// the free-space check asks for every copy a mirror keeps.
+    pub async fn create_linear_with(
+        &self,
+        vg: &str,
+        name: &LvName,
+        size_bytes: u64,
+        tags: &[LvTag],
+        options: &LvOptions,
+    ) -> Result<Made, LvmError> {
         positive("volume size", size_bytes)?;
         self.create(vg, name, tags, |view| {
             if view.lvs.contains_key(name) {
                 return Ok(Step::Exists);
             }
             let size = rounded(&view.vg, size_bytes)?;
-            ensure_space(&view.vg, size, &format!("logical volume {name}"))?;
+            let taken = size.saturating_mul(options.copies());
+            ensure_space(&view.vg, taken, &format!("logical volume {name}"))?;
             let mut argv = vec![s("lvcreate"), s("--yes"), s("--name"), name.to_string()];
             argv.extend([s("--size"), size_arg(size)]);
+            argv.extend(options.argv());
             add_tags(&mut argv, tags);
             argv.push(s(vg));
             Ok(Step::Run {
                 argv,
-                known: Known {
-                    volume_type: VolumeType::Plain,
-                    size_bytes: size,
-                },
+                known: Known::new(options.volume_type(), size),
                 origin_size_bytes: None,
             })
         })
@@ -263,8 +266,8 @@ impl Lvm {
             Ok(Step::Run {
                 argv,
                 known: Known {
-                    volume_type: VolumeType::Thin,
-                    size_bytes: size,
+                    pool: Some(pool.clone()),
+                    ..Known::new(VolumeType::Thin, size)
                 },
                 origin_size_bytes: None,
             })
@@ -416,8 +419,8 @@ fn snapshot_step(
         VolumeType::Thin => {
             argv.extend([s("--setactivationskip"), s("n")]);
             Known {
-                volume_type: VolumeType::Thin,
-                size_bytes: source.size_bytes,
+                pool: source.pool.clone(),
+                ..Known::new(VolumeType::Thin, source.size_bytes)
             }
         }
         VolumeType::Plain | VolumeType::Origin => {
@@ -426,10 +429,7 @@ fn snapshot_step(
             let size = rounded(&view.vg, wanted)?.min(cap);
             ensure_space(&view.vg, size, &format!("snapshot {name}"))?;
             argv.extend([s("--size"), size_arg(size)]);
-            Known {
-                volume_type: VolumeType::Snapshot,
-                size_bytes: size,
-            }
+            Known::new(VolumeType::Snapshot, size)
         }
         other => {
             return Err(LvmError::new(

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod attr;
+mod class;
 mod create;
 mod dm;
 mod error;
@@ -31,7 +32,10 @@ mod tests;
 mod view;
 
 pub use attr::{AttrError, LvAttr, LvState, VolumeType};
-pub use create::{Made, SnapshotPlan, max_cow_bytes};
+pub use class::{
+    CLASS_KEYS, ClassCapacity, ClassError, DeviceClass, LvOptions, PoolCapacity, check_classes,
+};
+pub use create::{Made, SnapshotPlan};
 pub use dm::dm_name;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 #[cfg(feature = "testing")]
@@ -40,7 +44,7 @@ pub use names::{
     LvName, LvRole, LvTag, MAX_NAME_LEN, MAX_TAG_LEN, NameError, RESERVED_LV_PREFIXES,
     RESERVED_LV_SUBSTRINGS, TAG_PREFIX, device_mapper_path, validate_vg_name,
 };
-pub use ops::VgReport;
+pub use ops::{VgReport, max_cow_bytes};
 pub use report::{
     LV_FIELDS, LvInfo, ReportError, VG_FIELDS, VgInfo, parse_lv_report, parse_lvs, parse_vgs,
     round_up,

@@ -76,6 +76,20 @@ pub(super) fn ensure_space(vg: &VgInfo, needed: u64, what: &str) -> Result<(), L
     Ok(())
 }
 
+/// lvm2's default snapshot chunk size.
+const COW_CHUNK: u64 = 4096;
+
+/// The largest copy-on-write area an origin of `origin_bytes` can use: every
+/// chunk copied, plus the exception store (16 bytes per chunk, so one 4 KiB
+/// area per 256 chunks) and its header chunk. lvm2 silently caps a larger
+/// `--size` at this (rounded up to extents); lvsnap caps it first, so that
+/// the free-space check asks only for what lvcreate will take.
+pub fn max_cow_bytes(origin_bytes: u64) -> u64 {
+    let chunks = origin_bytes.div_ceil(COW_CHUNK);
+    let store = chunks.div_ceil(COW_CHUNK / 16) + 1;
+    origin_bytes.saturating_add(store.saturating_mul(COW_CHUNK))
+}
+
 /// One `lvs` of a VG: its visible LVs and the VG's size, free space and
 /// extent size.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,15 +20,25 @@ use super::names::LvName;
 use super::report::{LvInfo, VgInfo};
 
 /// An LV as the view knows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Known {
     pub volume_type: VolumeType,
     pub size_bytes: u64,
+    /// A thin LV's pool (its size is virtual, counted against the pool).
+    pub pool: Option<LvName>,
 }
 
 impl Known {
+    pub fn new(volume_type: VolumeType, size_bytes: u64) -> Self {
+        Self {
+            volume_type,
+            size_bytes,
+            pool: None,
+        }
+    }
+
     /// Bytes it takes from the VG's free space; `None`: not modelled.
-    fn allocated(self) -> Option<u64> {
+    fn allocated(&self) -> Option<u64> {
         match self.volume_type {
             VolumeType::Plain | VolumeType::Origin | VolumeType::Snapshot => Some(self.size_bytes),
             VolumeType::Thin => Some(0),
@@ -37,26 +47,60 @@ impl Known {
     }
 }
 
+/// A thin pool's use of its data and metadata, as last reported (lvsnap's
+/// own thin creates allocate no data, so they leave it as it is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct PoolFill {
+    pub data_used_bytes: u64,
+    /// `metadata_percent` in hundredths of a percent.
+    pub metadata_basis_points: u32,
+}
+
 /// One VG as last reported, plus lvsnap's own changes since.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct View {
     pub vg: VgInfo,
     pub lvs: BTreeMap<LvName, Known>,
+    pub pools: BTreeMap<LvName, PoolFill>,
 }
 
 impl View {
-    pub fn of(vg: VgInfo, lvs: &[LvInfo]) -> Self {
-        let lvs = lvs
+    pub fn of(vg: VgInfo, report: &[LvInfo]) -> Self {
+        let lvs = report
             .iter()
             .map(|lv| {
                 let known = Known {
                     volume_type: lv.attr.volume_type,
                     size_bytes: lv.size_bytes,
+                    pool: lv.pool.clone(),
                 };
                 (lv.name.clone(), known)
             })
             .collect();
-        Self { vg, lvs }
+        let basis_points = |p: Option<f64>| (p.unwrap_or(0.0).clamp(0.0, 100.0) * 100.0) as u32;
+        let pools = report
+            .iter()
+            .filter(|lv| lv.attr.is_thin_pool())
+            .map(|lv| {
+                let data = basis_points(lv.data_percent);
+                let fill = PoolFill {
+                    data_used_bytes: (u128::from(lv.size_bytes) * u128::from(data)).div_ceil(10_000)
+                        as u64,
+                    metadata_basis_points: basis_points(lv.metadata_percent),
+                };
+                (lv.name.clone(), fill)
+            })
+            .collect();
+        Self { vg, lvs, pools }
+    }
+
+    /// The virtual size of the thin LVs in `pool`.
+    pub fn thin_virtual_bytes(&self, pool: &LvName) -> u64 {
+        self.lvs
+            .values()
+            .filter(|k| k.pool.as_ref() == Some(pool))
+            .map(|k| k.size_bytes)
+            .sum()
     }
 
     /// The view after `effect`; `None` when it cannot say.
@@ -185,6 +229,7 @@ mod tests {
         let mut v = View {
             vg,
             lvs: BTreeMap::new(),
+            pools: BTreeMap::new(),
         };
         v.lvs.insert(lv("volume-a"), known(VolumeType::Plain, 8));
         v
@@ -195,10 +240,7 @@ mod tests {
     }
 
     fn known(volume_type: VolumeType, mib: u64) -> Known {
-        Known {
-            volume_type,
-            size_bytes: mib * MIB,
-        }
+        Known::new(volume_type, mib * MIB)
     }
 
     #[test]

@@ -11,16 +11,17 @@
 //! is known). The heartbeat at every resync reads the VG afresh, so changes
 //! made behind lvsnap's back reach the record within a resync.
 //!
-//! Each report covers every VG the node serves (`NodeSettings::vg`; one
-//! today), one [`VgCapacity`] each.
+//! Each report carries the default VG's figures (the fields placement read
+//! before device classes) and every device class's (`status.classes`: the
+//! VG, the thin pool's use, what a new volume may take).
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::executor::Executor;
-use crate::lvm::{Lvm, LvmError, VgInfo};
-use crate::records::{LvsNodeSpec, LvsNodeStatus, now_rfc3339};
+use crate::lvm::{ClassCapacity, DeviceClass, Lvm, LvmError, VgInfo};
+use crate::records::{LvsNodeSpec, LvsNodeStatus, NodeClass, NodePool, now_rfc3339};
 use crate::store::Record;
 
 /// A report waits for this much quiet after the last change...
@@ -112,6 +113,19 @@ impl Executor {
                 return;
             }
         };
+        let mut classes = Vec::new();
+        for class in self.settings.classes() {
+            // The default VG was just read afresh if it was to be.
+            let fresh = how == Read::Fresh && class.vg != self.settings.vg;
+            match self.lvm.class_capacity(&class, fresh).await {
+                Ok(c) => classes.push(node_class(&class, &c)),
+                // A class that cannot be read is left out (nothing is placed
+                // on it) rather than reported with stale figures.
+                Err(e) => {
+                    tracing::warn!(class = %class.name, error = %e, "cannot read a device class")
+                }
+            }
+        }
         self.update_fill(|f| f.vg = Some(vg.info.clone()));
         // lvm2's version does not change under a running node: asked once.
         let version = self
@@ -120,7 +134,6 @@ impl Executor {
             .await
             .cloned()
             .unwrap_or_default();
-        let bytes = |b: u64| i64::try_from(b).unwrap_or(i64::MAX);
         let record = Record::new(
             self.settings.node_id.clone(),
             LvsNodeSpec {
@@ -133,10 +146,35 @@ impl Executor {
                 extent_size_bytes: bytes(vg.info.extent_size_bytes),
                 lvm_version: version,
                 last_heartbeat: now_rfc3339(),
+                classes,
             },
         );
         if let Err(e) = self.store.put_node(&record).await {
             tracing::warn!(error = %e, "cannot report capacity");
         }
+    }
+}
+
+fn bytes(b: u64) -> i64 {
+    i64::try_from(b).unwrap_or(i64::MAX)
+}
+
+/// A class's figures as the LvsNode record reports them.
+fn node_class(class: &DeviceClass, c: &ClassCapacity) -> NodeClass {
+    NodeClass {
+        name: class.name.clone(),
+        vg: class.vg.clone(),
+        thin_pool: class.thin_pool.as_ref().map(|p| p.to_string()),
+        default: class.default,
+        size_bytes: bytes(c.vg_size_bytes),
+        free_bytes: bytes(c.vg_free_bytes),
+        available_bytes: bytes(c.available_bytes),
+        overprovision_ratio: class.thin_pool.as_ref().map(|_| class.overprovision_ratio),
+        pool: c.pool.as_ref().map(|p| NodePool {
+            size_bytes: bytes(p.size_bytes),
+            data_used_bytes: bytes(p.data_used_bytes),
+            metadata_percent: f64::from(p.metadata_basis_points) / 100.0,
+            virtual_bytes: bytes(p.virtual_bytes),
+        }),
     }
 }

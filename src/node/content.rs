@@ -112,8 +112,9 @@ impl Executor {
         tag: LvTag,
     ) -> Result<(), Failure> {
         let vg = v.spec.vg.as_str();
+        let options = self.class_options(v)?;
         self.lvm
-            .create_linear(vg, name, size, &[tag])
+            .create_linear_with(vg, name, size, &[tag], &options)
             .await
             .map_err(lvm_failure)?;
         let src = PathBuf::from(format!("/dev/{vg}/{source}"));

@@ -37,7 +37,8 @@ pub struct Stats {
 /// The node's data path over its volume group.
 #[derive(Clone)]
 pub struct DataPath {
-    vg: String,
+    /// Every VG of the node's device classes (a volume's LV is in one).
+    vgs: Vec<String>,
     lvm: Lvm,
     host: Host,
 }
@@ -74,12 +75,8 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> NodeError {
 }
 
 impl DataPath {
-    pub fn new(vg: impl Into<String>, lvm: Lvm, host: Host) -> Self {
-        Self {
-            vg: vg.into(),
-            lvm,
-            host,
-        }
+    pub fn new(vgs: Vec<String>, lvm: Lvm, host: Host) -> Self {
+        Self { vgs, lvm, host }
     }
 
     /// The volume's LV, activated, or NOT_FOUND.
@@ -87,20 +84,23 @@ impl DataPath {
         let missing = || NodeError::NotFound(format!("volume {volume_id} not found on this node"));
         let uuid = uuid::Uuid::parse_str(volume_id).map_err(|_| missing())?;
         let name = LvName::volume(uuid);
-        let mut lv = self
-            .lvm
-            .lv(&self.vg, &name)
-            .await
-            .map_err(|e| NodeError::Internal(e.to_string()))?
-            .ok_or_else(missing)?;
+        let mut found = None;
+        for vg in &self.vgs {
+            let lv = self.lvm.lv(vg, &name).await;
+            if let Some(lv) = lv.map_err(|e| NodeError::Internal(e.to_string()))? {
+                found = Some((vg, lv));
+                break;
+            }
+        }
+        let (vg, mut lv) = found.ok_or_else(missing)?;
         if !lv.attr.is_active() {
             lv = self
                 .lvm
-                .activate(&self.vg, &name)
+                .activate(vg, &name)
                 .await
                 .map_err(|e| NodeError::Internal(e.to_string()))?;
         }
-        let path = PathBuf::from(format!("/dev/{}/{}", self.vg, name.as_str()));
+        let path = PathBuf::from(format!("/dev/{vg}/{}", name.as_str()));
         let meta = std::fs::metadata(&path).map_err(|e| io("device", &path, e))?;
         Ok(Device {
             rdev: meta.rdev(),
@@ -281,11 +281,13 @@ impl DataPath {
             let ours = match &device {
                 Some(d) => d.owns(&m),
                 // The LV is gone: recognise its device-mapper name in the source.
-                None => m.source.contains(&format!(
-                    "{}-volume--{}",
-                    self.vg.replace('-', "--"),
-                    volume_id.replace('-', "--")
-                )),
+                None => self.vgs.iter().any(|vg| {
+                    m.source.contains(&format!(
+                        "{}-volume--{}",
+                        vg.replace('-', "--"),
+                        volume_id.replace('-', "--")
+                    ))
+                }),
             };
             if !ours {
                 return Err(NodeError::FailedPrecondition(format!(

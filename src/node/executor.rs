@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast::error::RecvError;
 
+pub use super::settings::NodeSettings;
 use crate::failpoint::{Failpoints, Halted};
 use crate::lvm::{LvTag, Lvm};
 use crate::quota::QuotaEngine;
@@ -21,38 +22,6 @@ use crate::store::{
 use super::capacity::Wanted;
 use super::fill_report::{FillMemory, FillState};
 use super::host::Host;
-
-/// What the executor manages.
-#[derive(Debug, Clone)]
-pub struct NodeSettings {
-    pub node_id: String,
-    pub vg: String,
-    pub thin_pool: Option<String>,
-    /// Remove LVs tagged by lvsnap that no record claims.
-    pub reap_orphans: bool,
-    /// Never reap an orphan younger than this (from `lv_time`).
-    pub orphan_grace: Duration,
-    /// Full resync period (a safety net behind change notifications).
-    pub resync: Duration,
-    /// How often the fill watch reads the LVs' fill (one `lvs`): metrics,
-    /// thick snapshot autoextend, invalidated snapshots.
-    pub fill_interval: Duration,
-}
-
-impl NodeSettings {
-    /// Settings for node `node_id` on `vg`, thick, no reaping, 60 s resync.
-    pub fn new(node_id: impl Into<String>, vg: impl Into<String>) -> Self {
-        Self {
-            node_id: node_id.into(),
-            vg: vg.into(),
-            thin_pool: None,
-            reap_orphans: false,
-            orphan_grace: Duration::from_secs(600),
-            resync: Duration::from_secs(60),
-            fill_interval: Duration::from_secs(10),
-        }
-    }
-}
 
 /// Why a piece of work stopped: the store failed, or a failpoint halted it.
 #[derive(Debug, thiserror::Error)]

@@ -44,13 +44,16 @@ impl Executor {
 
     /// One pass: one `lvs`, then act on what it shows.
     pub async fn refresh_fill(&self) {
-        let lvs = match self.lvm.lvs(&self.settings.vg).await {
-            Ok(lvs) => lvs,
-            Err(e) => {
-                tracing::warn!(error = %e, "fill watch: cannot list the LVs; keeping the last values");
-                return;
+        let mut lvs = Vec::new();
+        for vg in self.settings.vgs() {
+            match self.lvm.lvs(&vg).await {
+                Ok(more) => lvs.extend(more),
+                Err(e) => {
+                    tracing::warn!(%vg, error = %e, "fill watch: cannot list the LVs; keeping the last values");
+                    return;
+                }
             }
-        };
+        }
         let pools = lvs
             .iter()
             .filter(|lv| lv.attr.is_thin_pool())

@@ -13,6 +13,7 @@ mod group;
 mod group_settle;
 pub mod host;
 mod record;
+mod settings;
 mod settle;
 mod snapshots;
 mod volumes;

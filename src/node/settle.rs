@@ -79,18 +79,21 @@ impl Executor {
             )
             .await
             .map_err(SettleError::Records)?;
-        let lvs = self
-            .lvm
-            .lvs(&self.settings.vg)
-            .await
-            .map_err(SettleError::Lvm)?;
-        let present: HashSet<&str> = lvs.iter().map(|l| l.name.as_str()).collect();
+        let vgs = self.settings.vgs();
+        let mut lvs = Vec::new();
+        for vg in &vgs {
+            lvs.extend(self.lvm.lvs(vg).await.map_err(SettleError::Lvm)?);
+        }
+        let present: HashSet<(&str, &str)> = lvs
+            .iter()
+            .map(|l| (l.vg.as_str(), l.name.as_str()))
+            .collect();
         let mut out = Settled::default();
 
-        let mine = |vg: &str| vg == self.settings.vg;
+        let mine = |vg: &str| vgs.iter().any(|v| v == vg);
         for v in volumes.iter().filter(|v| mine(&v.spec.vg)) {
             if v.status.life.status == VolumeState::Available
-                && !present.contains(v.spec.lv_name.as_str())
+                && !present.contains(&(v.spec.vg.as_str(), v.spec.lv_name.as_str()))
                 && self.fail_check(v, FailureCode::NotFound, vanished(v)).await
             {
                 out.vanished.push(v.name.clone());
@@ -98,7 +101,7 @@ impl Executor {
         }
         for s in snapshots.iter().filter(|s| mine(&s.spec.vg)) {
             if s.status.life.status == SnapshotState::Available
-                && !present.contains(s.spec.lv_name.as_str())
+                && !present.contains(&(s.spec.vg.as_str(), s.spec.lv_name.as_str()))
                 && self.fail_check(s, FailureCode::NotFound, vanished(s)).await
             {
                 out.vanished.push(s.name.clone());
@@ -164,7 +167,7 @@ impl Executor {
     /// there is proof: closed, old enough, and no live record of this node
     /// with that id on a direct read. Returns whether it was removed.
     async fn reap(&self, lv: &LvInfo, id: &str) -> bool {
-        let vg = &self.settings.vg;
+        let vg = &lv.vg;
         let tag = format!("lvsnap.io/id={id}");
         if !self.settings.reap_orphans {
             tracing::warn!(lv = %lv.name, %tag, "LV tagged by lvsnap has no record (left alone; --reap-orphans removes it)");

@@ -2,7 +2,7 @@
 //! see `content.rs`), delete, and extend.
 use super::executor::{Executor, WorkError, tag_for};
 use super::{Failure, invalid, lvm_failure};
-use crate::lvm::LvName;
+use crate::lvm::{LvName, LvOptions};
 use crate::quota::{QuotaEngine, release_key};
 use crate::records::{Operation, VolumeState};
 use crate::store::{Kind, Phase, VolumeRecord, modify};
@@ -46,12 +46,28 @@ impl Executor {
                 self.lvm.create_thin(vg, &pool, &name, size, &[tag]).await
             }
             None => {
+                let options = self.class_options(v)?;
                 self.lvm
-                    .create_linear(&v.spec.vg, &name, size, &[tag])
+                    .create_linear_with(&v.spec.vg, &name, size, &[tag], &options)
                     .await
             }
         };
         created.map(|_| ()).map_err(lvm_failure)
+    }
+
+    /// The `lvcreate` options of `v`'s device class on this node (a record
+    /// from before classes: the default class's).
+    pub(super) fn class_options(&self, v: &VolumeRecord) -> Result<LvOptions, Failure> {
+        match self.settings.class(v.spec.device_class.as_deref()) {
+            Some(class) if class.vg == v.spec.vg => Ok(class.options),
+            Some(_) | None if v.spec.device_class.is_none() => Ok(LvOptions::default()),
+            _ => Err(invalid(format!(
+                "device class {:?} with volume group {:?} is not served by node {}",
+                v.spec.device_class.as_deref().unwrap_or_default(),
+                v.spec.vg,
+                self.settings.node_id
+            ))),
+        }
     }
 
     /// An `extending` record: lvextend to `extend_to`, then the new size and

@@ -20,8 +20,8 @@ pub use state::{IllegalTransition, SnapshotState, VolumeState};
 pub use time::{now_rfc3339, parse_time};
 pub use types::{
     LvsNode, LvsNodeSpec, LvsNodeStatus, LvsQuota, LvsQuotaSpec, LvsQuotaStatus, LvsSnapshot,
-    LvsSnapshotSpec, LvsSnapshotStatus, LvsVolume, LvsVolumeSpec, LvsVolumeStatus,
-    ReservationRecord, Usage,
+    LvsSnapshotSpec, LvsSnapshotStatus, LvsVolume, LvsVolumeSpec, LvsVolumeStatus, NodeClass,
+    NodePool, ReservationRecord, Usage,
 };
 
 /// The LV of volume `id`: Cinder's `volume-<id>`.

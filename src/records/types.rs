@@ -66,6 +66,10 @@ pub struct LvsSnapshotSpec {
     pub autoextend: Option<super::Autoextend>,
     pub node: String,
     pub vg: String,
+    /// The source volume's device class (absent: a record made before
+    /// classes, in its node's default class).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_class: Option<String>,
     /// The LV: `_snapshot-<id>`.
     pub lv_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,6 +133,10 @@ pub struct LvsVolumeSpec {
     pub volume_type: String,
     pub node: String,
     pub vg: String,
+    /// The node's device class it was created in (`vg` is that class's VG
+    /// on that node; absent: a record made before classes, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_class: Option<String>,
     /// The LV: `volume-<id>`.
     pub lv_name: String,
     pub size_bytes: i64,
@@ -260,4 +268,42 @@ pub struct LvsNodeStatus {
     /// RFC 3339.
     #[serde(default)]
     pub last_heartbeat: String,
+    /// Each device class the node serves, with its capacity (absent: a node
+    /// from before classes, one class named after `spec.vg`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<NodeClass>,
+}
+
+/// One device class of a node, as it reported it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeClass {
+    pub name: String,
+    /// This node's VG for the class (nodes may name it differently).
+    pub vg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thin_pool: Option<String>,
+    #[serde(default)]
+    pub default: bool,
+    /// The VG's size and free space.
+    pub size_bytes: i64,
+    pub free_bytes: i64,
+    /// What a new volume of the class may take (thin: pool size × ratio
+    /// less the virtual size allocated, at most the pool's free data less
+    /// the reserve × ratio; thick: free less the reserve, per mirror copy).
+    pub available_bytes: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overprovision_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<NodePool>,
+}
+
+/// A thin class's pool use.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePool {
+    pub size_bytes: i64,
+    pub data_used_bytes: i64,
+    pub metadata_percent: f64,
+    pub virtual_bytes: i64,
 }

@@ -9,6 +9,8 @@ pub struct LoopVg {
     pub name: String,
     pub device: String,
     pub file: PathBuf,
+    /// Further PVs (device, file) of a VG made by [`LoopVg::create_pvs`].
+    pub more: Vec<(String, PathBuf)>,
 }
 
 fn run(argv: &[&str]) -> String {
@@ -44,7 +46,26 @@ impl LoopVg {
             name: name.to_string(),
             device,
             file,
+            more: Vec::new(),
         }
+    }
+
+    /// VG `name` on one loop PV per entry of `sizes_mib` (a raid1 LV needs
+    /// two PVs).
+    pub fn create_pvs(name: &str, sizes_mib: &[u64]) -> LoopVg {
+        let (first, rest) = sizes_mib.split_first().expect("at least one PV");
+        let mut vg = LoopVg::create(name, *first);
+        for (i, mib) in rest.iter().enumerate() {
+            let file = PathBuf::from(format!("/tmp/{name}-{}.img", i + 1));
+            let f = std::fs::File::create(&file).expect("create loop file");
+            f.set_len(mib << 20).expect("size loop file");
+            drop(f);
+            let device = run(&["losetup", "-f", "--show", &file.display().to_string()]);
+            run(&["pvcreate", "-q", &device]);
+            run(&["vgextend", "-q", name, &device]);
+            vg.more.push((device, file));
+        }
+        vg
     }
 }
 
@@ -53,9 +74,12 @@ impl Drop for LoopVg {
         let _ = Command::new("vgremove")
             .args(["-f", "-q", &self.name])
             .status();
-        let _ = Command::new("pvremove").args(["-q", &self.device]).status();
-        let _ = Command::new("losetup").args(["-d", &self.device]).status();
-        let _ = std::fs::remove_file(&self.file);
+        let more = self.more.iter().map(|(d, f)| (d.as_str(), f));
+        for (device, file) in std::iter::once((self.device.as_str(), &self.file)).chain(more) {
+            let _ = Command::new("pvremove").args(["-q", device]).status();
+            let _ = Command::new("losetup").args(["-d", device]).status();
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 

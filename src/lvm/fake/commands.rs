@@ -10,7 +10,10 @@ use crate::lvm::{CommandOutput, LvName, names::validate_vg_name};
 const VERSION: &str = "  LVM version:     2.03.16(2) (2022-05-18)\n  Library version: 1.02.185 (2022-05-18)\n  Driver version:  4.48.0\n";
 
 /// Options taking a value, with their short forms.
-const VALUED: [(&str, &str); 11] = [
+const VALUED: [(&str, &str); 14] = [
+    ("--stripes", "-i"),
+    ("--stripesize", "-I"),
+    ("--mirrors", "-m"),
     ("--name", "-n"),
     ("--size", "-L"),
     ("--virtualsize", "-V"),
@@ -235,6 +238,17 @@ fn lvcreate(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput
                 size.ok_or_else(|| usage("--size".into()))?,
                 false,
             ),
+            // Simulated as linear (the copies are checked for room only).
+            Some("raid1") => {
+                let size = size.ok_or_else(|| usage("--size".into()))?;
+                let m: u64 = args
+                    .one("--mirrors")
+                    .unwrap_or("1")
+                    .parse()
+                    .map_err(|_| usage("--mirrors".into()))?;
+                vg.check_space(vg_name, size.saturating_mul(m + 1))?;
+                (Kind::Linear, size, false)
+            }
             Some(other) => return Err(usage(format!("type {other} is not simulated"))),
         }
     };

@@ -1,0 +1,229 @@
+//! VM tier: device classes on real LVM. One node, two VGs on separate loop
+//! PVs: `vmcls-thick` (two PVs: a linear class `slow`, the default, and a
+//! raid1 class `mirror`) and `vmcls-thin` (a 64 MiB thin pool: class `fast`,
+//! overprovisionRatio=4). Volumes go to the class asked; GetCapacity per
+//! class before and after; the thin class takes more than its pool's size
+//! up to the ratio and refuses past it; raid1 across the two PVs as `lvs -o
+//! segtype` reports it; a snapshot and a restore in each class.
+mod common;
+#[path = "common/vm.rs"]
+mod vm;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Driver, mount_cap};
+use lvsnap::client::CsiClients;
+use lvsnap::proto::v1 as csi;
+use tonic::Code;
+use vm::LoopVg;
+
+const MIB: i64 = 1 << 20;
+
+fn params(class: &str) -> std::collections::HashMap<String, String> {
+    [("deviceClass".to_string(), class.to_string())].into()
+}
+
+async fn create(
+    c: &mut CsiClients,
+    name: &str,
+    mib: i64,
+    class: &str,
+    source: Option<csi::VolumeContentSource>,
+) -> Result<csi::Volume, tonic::Status> {
+    c.controller
+        .create_volume(csi::CreateVolumeRequest {
+            name: name.into(),
+            capacity_range: Some(csi::CapacityRange {
+                required_bytes: mib * MIB,
+                limit_bytes: 0,
+            }),
+            volume_capabilities: vec![mount_cap("")],
+            parameters: params(class),
+            volume_content_source: source,
+            ..Default::default()
+        })
+        .await
+        .map(|r| r.into_inner().volume.expect("volume"))
+}
+
+async fn capacity(c: &mut CsiClients, class: &str) -> i64 {
+    c.controller
+        .get_capacity(csi::GetCapacityRequest {
+            parameters: params(class),
+            ..Default::default()
+        })
+        .await
+        .expect("GetCapacity")
+        .into_inner()
+        .available_capacity
+}
+
+/// The capacity report is coalesced after a change (250 ms quiet, 2 s at
+/// most) and nothing outside the process is told when it lands: a bounded
+/// poll of the figure.
+async fn capacity_becomes(c: &mut CsiClients, class: &str, want: impl Fn(i64) -> bool) -> i64 {
+    let mut last = 0;
+    for _ in 0..100 {
+        last = capacity(c, class).await;
+        if want(last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("class {class}: capacity stayed {last}");
+}
+
+async fn snapshot(c: &mut CsiClients, name: &str, source: &str) -> csi::Snapshot {
+    c.controller
+        .create_snapshot(csi::CreateSnapshotRequest {
+            name: name.into(),
+            source_volume_id: source.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
+        .into_inner()
+        .snapshot
+        .expect("snapshot")
+}
+
+fn from_snapshot(id: &str) -> Option<csi::VolumeContentSource> {
+    Some(csi::VolumeContentSource {
+        r#type: Some(csi::volume_content_source::Type::Snapshot(
+            csi::volume_content_source::SnapshotSource {
+                snapshot_id: id.into(),
+            },
+        )),
+    })
+}
+
+/// `lvs -o <field>` of `vg/volume-<id>`.
+fn lv_field(vg: &str, id: &str, field: &str) -> String {
+    let out = Command::new("lvs")
+        .args(["--noheadings", "-o", field, &format!("{vg}/volume-{id}")])
+        .output()
+        .expect("lvs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+#[ignore = "VM tier: run inside scripts/vm-run"]
+async fn volumes_go_to_their_class_with_its_capacity_and_options() {
+    let _thick = LoopVg::create_pvs("vmcls-thick", &[128, 128]);
+    let thin = LoopVg::create("vmcls-thin", 128);
+    let made = Command::new("lvcreate")
+        .args(["-q", "--type", "thin-pool", "-L", "64m", "-n", "pool"])
+        .arg(&thin.name)
+        .status()
+        .expect("lvcreate thin pool");
+    assert!(made.success());
+    let state = tempfile::tempdir().expect("tempdir");
+    let state_s = state.path().display().to_string();
+    let args = [
+        "all-in-one",
+        "--node-id",
+        "vm-node",
+        "--device-class",
+        "name=slow,vg=vmcls-thick,default=true",
+        "--device-class",
+        "name=mirror,vg=vmcls-thick,type=raid1,mirrors=1",
+        "--device-class",
+        "name=fast,vg=vmcls-thin,thinPool=pool,overprovisionRatio=4",
+        "--state-dir",
+        &state_s,
+        "--create-timeout",
+        "45s",
+    ];
+    let driver = Driver::start(&args).await;
+    let mut c = driver.clients().await;
+
+    // Before: slow = the thick VG's free space, mirror half of it, fast
+    // = 4 × the 64 MiB pool (nothing allocated, no data yet).
+    let slow0 = capacity(&mut c, "slow").await;
+    let mirror0 = capacity(&mut c, "mirror").await;
+    let fast0 = capacity(&mut c, "fast").await;
+    println!("capacity before: slow {slow0} mirror {mirror0} fast {fast0}");
+    assert!(slow0 > 240 * MIB && slow0 <= 256 * MIB, "{slow0}");
+    assert_eq!(mirror0, slow0 / 2);
+    assert_eq!(fast0, 256 * MIB);
+
+    // An unknown class is INVALID_ARGUMENT.
+    let err = create(&mut c, "pvc-nowhere", 8, "gold", None)
+        .await
+        .expect_err("unknown class");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+
+    // slow: linear in vmcls-thick, with a snapshot and a restore there.
+    let s = create(&mut c, "pvc-slow", 32, "slow", None)
+        .await
+        .expect("slow");
+    assert_eq!(lv_field("vmcls-thick", &s.volume_id, "segtype"), "linear");
+    let snap = snapshot(&mut c, "snap-slow", &s.volume_id).await;
+    assert!(snap.ready_to_use);
+    let r = create(
+        &mut c,
+        "pvc-slow-r",
+        32,
+        "slow",
+        from_snapshot(&snap.snapshot_id),
+    )
+    .await
+    .expect("slow restore");
+    assert_eq!(lv_field("vmcls-thick", &r.volume_id, "segtype"), "linear");
+    let slow1 = capacity_becomes(&mut c, "slow", |b| b <= slow0 - 96 * MIB).await;
+    println!("slow after 32 MiB + its 32 MiB snapshot + a 32 MiB restore: {slow1}");
+    assert_eq!(slow1, slow0 - 96 * MIB);
+
+    // mirror: raid1 across the two PVs, in the same VG.
+    let m = create(&mut c, "pvc-mirror", 16, "mirror", None)
+        .await
+        .expect("mirror");
+    assert_eq!(lv_field("vmcls-thick", &m.volume_id, "segtype"), "raid1");
+    let devices = lv_field("vmcls-thick", &m.volume_id, "devices");
+    println!("raid1 devices: {devices}");
+    assert_eq!(devices.matches("_rimage_").count(), 2, "{devices}");
+    let mirror1 = capacity_becomes(&mut c, "mirror", |b| b < (slow1 / 2)).await;
+    println!("mirror after a 16 MiB raid1: {mirror1}");
+    assert!(mirror1 <= (slow1 - 32 * MIB) / 2, "{mirror1}");
+
+    // fast: thin in vmcls-thin; 80 MiB volume, its snapshot, a restore:
+    // 240 MiB virtual in a 64 MiB pool.
+    let f = create(&mut c, "pvc-fast", 80, "fast", None)
+        .await
+        .expect("fast");
+    assert_eq!(lv_field("vmcls-thin", &f.volume_id, "segtype"), "thin");
+    let fsnap = snapshot(&mut c, "snap-fast", &f.volume_id).await;
+    assert!(fsnap.ready_to_use);
+    let fr = create(
+        &mut c,
+        "pvc-fast-r",
+        80,
+        "fast",
+        from_snapshot(&fsnap.snapshot_id),
+    )
+    .await
+    .expect("fast restore");
+    assert_eq!(lv_field("vmcls-thin", &fr.volume_id, "segtype"), "thin");
+    let fast1 = capacity_becomes(&mut c, "fast", |b| b <= 16 * MIB).await;
+    println!("fast after 240 MiB virtual in the 64 MiB pool: {fast1}");
+    assert_eq!(fast1, 16 * MIB);
+    // Past the ratio: refused, nothing made.
+    let err = create(&mut c, "pvc-fast-2", 80, "fast", None)
+        .await
+        .expect_err("past the ratio");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    let err = c
+        .controller
+        .create_snapshot(csi::CreateSnapshotRequest {
+            name: "snap-fast-2".into(),
+            source_volume_id: f.volume_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("thin snapshot past the ratio");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
+    // The thick classes did not move.
+    assert_eq!(capacity(&mut c, "mirror").await, mirror1);
+    drop(driver);
+}
