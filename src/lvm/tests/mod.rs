@@ -1,5 +1,6 @@
 //! Unit tests of the LVM layer, all over [`crate::lvm::FakeRunner`].
 mod argv;
+mod class;
 mod names;
 mod ops;
 mod report;
