@@ -135,3 +135,20 @@ groupsnapshot.storage.k8s.io/v1 (external-snapshotter v8.6's CRDs installed). Em
 {{- else if eq (toString $v) "true" -}}true
 {{- end -}}
 {{- end }}
+
+{{/*
+One `--device-class=name=…,vg=…,…` flag from a deviceClasses entry (the
+schema has checked every key; lvsnap checks them again at startup).
+*/}}
+{{- define "lvsnap.deviceClassArg" -}}
+{{- $parts := list (printf "name=%s" .name) (printf "vg=%s" .vg) -}}
+{{- with .thinPool }}{{ $parts = append $parts (printf "thinPool=%s" .) }}{{ end -}}
+{{- if hasKey . "overprovisionRatio" }}{{ $parts = append $parts (printf "overprovisionRatio=%v" .overprovisionRatio) }}{{ end -}}
+{{- if hasKey . "spareGb" }}{{ $parts = append $parts (printf "spareGb=%v" .spareGb) }}{{ end -}}
+{{- with .stripes }}{{ $parts = append $parts (printf "stripes=%v" .) }}{{ end -}}
+{{- with .stripeSize }}{{ $parts = append $parts (printf "stripeSize=%s" .) }}{{ end -}}
+{{- with .type }}{{ $parts = append $parts (printf "type=%s" .) }}{{ end -}}
+{{- with .mirrors }}{{ $parts = append $parts (printf "mirrors=%v" .) }}{{ end -}}
+{{- if .default }}{{ $parts = append $parts "default=true" }}{{ end -}}
+{{- printf "--device-class=%s" (join "," $parts) -}}
+{{- end -}}
