@@ -155,7 +155,9 @@ async fn thin_capacity_overprovisions_up_to_the_ratio_and_placement_uses_it() {
     assert_eq!(capacity(&h, "fast").await, 4 * GIB);
     let slow0 = capacity(&h, "slow").await;
     assert_eq!(slow0, 20 * GIB);
-    assert_eq!(capacity(&h, "mirror").await, 10 * GIB);
+    // raid1: half the free space, and each copy on its own PV (the fake's
+    // VG is two PVs of half its free space: less one metadata extent).
+    assert_eq!(capacity(&h, "mirror").await, 10 * GIB - (4 << 20));
 
     // 3 GiB of thin volumes in a 1 GiB pool: beyond the pool, within 4×.
     let a = made(&h, in_class("pvc-a", 2 * GIB, "fast")).await;
@@ -301,4 +303,30 @@ fn bad_device_classes_refuse_to_start_in_one_line() {
             "{classes:?}: one line: {err}"
         );
     }
+    // The same from a file: the line at fault is named.
+    let file = dir.path().join("classes");
+    std::fs::write(
+        &file,
+        "# classes\nname=a,vg=vg0\n\nname=b,vg=vg1,stripes=200\n",
+    )
+    .unwrap();
+    let file_s = file.display().to_string();
+    let sock = format!("unix://{}/s.sock", dir.path().display());
+    let args = [
+        "node",
+        "--endpoint",
+        &sock,
+        "--node-id",
+        "n1",
+        "--device-class-file",
+        &file_s,
+    ];
+    let out = run(&args, dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("--device-class-file") && err.contains("line 4") && err.contains("stripes"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }

@@ -16,6 +16,9 @@ pub(super) fn device_classes(args: &NodeArgs) -> Result<Vec<DeviceClass>, Config
         .iter()
         .map(|spec| DeviceClass::parse(spec).map_err(|e| ConfigError::new(FLAG, e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.device_class_file {
+        classes.extend(from_file(path)?);
+    }
     if let Some(vg) = &args.vg {
         let vg = config::validate_vg_name(vg)?;
         let pool = args
@@ -41,6 +44,22 @@ pub(super) fn device_classes(args: &NodeArgs) -> Result<Vec<DeviceClass>, Config
         ));
     }
     check_classes(classes).map_err(|e| ConfigError::new(FLAG, e.to_string()))
+}
+
+/// The classes of a `--device-class-file`: one per line, `#` comments.
+fn from_file(path: &std::path::Path) -> Result<Vec<DeviceClass>, ConfigError> {
+    const FILE: &str = "device-class-file";
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(FILE, format!("{}: {e}", path.display())))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty() && !l.starts_with('#'))
+        .map(|(n, l)| {
+            DeviceClass::parse(l)
+                .map_err(|e| ConfigError::new(FILE, format!("{} line {n}: {e}", path.display())))
+        })
+        .collect()
 }
 
 /// Each class's VG must exist, and its thin pool be a thin pool in it.

@@ -118,6 +118,10 @@ pub struct NodeArgs {
         value_delimiter = ';'
     )]
     pub device_classes: Vec<String>,
+    /// A file of device classes, one --device-class value per line (blank
+    /// lines and lines starting with # are skipped), after the flags'.
+    #[arg(long, env = "LVSNAP_DEVICE_CLASS_FILE")]
+    pub device_class_file: Option<PathBuf>,
     /// Directory for the node's state (and all-in-one's SQLite database).
     #[arg(long, env = "LVSNAP_STATE_DIR", default_value = "/var/lib/lvsnap")]
     pub state_dir: PathBuf,

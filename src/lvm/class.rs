@@ -6,7 +6,8 @@
 //!
 //! A class's capacity ([`ClassCapacity`]) is what a new volume of that
 //! class may take: thick, the VG's free space less the reserve, divided by
-//! the copies a mirror keeps; thin, the pool's size × the ratio less the
+//! the copies a mirror keeps (and for raid1 at most what the PVs hold with
+//! each copy on its own PV, `pvs.rs`); thin, the pool's size × the ratio less the
 //! virtual size already allocated in it, and at most the pool's real free
 //! data (less the reserve) × the ratio, so a pool that fills up with data
 //! takes no more volumes however little is allocated.
@@ -330,6 +331,13 @@ impl Lvm {
                 View::of(report.vg, &report.lvs)
             }
         };
-        capacity(class, &view)
+        let mut out = capacity(class, &view)?;
+        if class.options.raid1_mirrors.is_some() {
+            // One more `vgs` (raid classes only): each copy on its own PV.
+            let free = self.pv_free(&class.vg).await?;
+            let room = super::pvs::raid_room(free, class.options.copies(), out.extent_size_bytes);
+            out.available_bytes = out.available_bytes.min(room);
+        }
+        Ok(out)
     }
 }

@@ -423,7 +423,7 @@ fn snapshot_step(
                 ..Known::new(VolumeType::Thin, source.size_bytes)
             }
         }
-        VolumeType::Plain | VolumeType::Origin => {
+        VolumeType::Plain | VolumeType::Origin | VolumeType::Raid => {
             let wanted = cow_size_bytes.unwrap_or(source.size_bytes);
             let cap = rounded(&view.vg, max_cow_bytes(source.size_bytes))?;
             let size = rounded(&view.vg, wanted)?.min(cap);

@@ -25,6 +25,7 @@ mod error;
 mod fake;
 mod names;
 mod ops;
+mod pvs;
 mod report;
 mod runner;
 #[cfg(all(test, feature = "testing"))]

@@ -331,7 +331,12 @@ impl Lvm {
         })
     }
 
-    fn unparsable(&self, what: &str, argv: Vec<String>, e: super::ReportError) -> LvmError {
+    pub(super) fn unparsable(
+        &self,
+        what: &str,
+        argv: Vec<String>,
+        e: super::ReportError,
+    ) -> LvmError {
         let mut full = self.config.command_prefix.clone();
         full.extend(argv);
         let failure = super::CommandFailure {

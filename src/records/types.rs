@@ -246,6 +246,7 @@ pub struct LvsQuotaStatus {
     status = "LvsNodeStatus",
     category = "lvsnap",
     printcolumn = r#"{"name":"VG","type":"string","jsonPath":".spec.vg"}"#,
+    printcolumn = r#"{"name":"Classes","type":"string","jsonPath":".status.classes[*].name","description":"the device classes it serves"}"#,
     printcolumn = r#"{"name":"Size","type":"integer","jsonPath":".status.sizeBytes","description":"bytes"}"#,
     printcolumn = r#"{"name":"Free","type":"integer","jsonPath":".status.freeBytes","description":"bytes"}"#,
     printcolumn = r#"{"name":"Heartbeat","type":"date","jsonPath":".status.lastHeartbeat"}"#

@@ -209,6 +209,7 @@ pub(super) async fn volume_show(a: &IdArgs) -> anyhow::Result<String> {
             ("size_bytes", v.spec.size_bytes.to_string()),
             ("volume_type", v.spec.volume_type.clone()),
             ("node", v.spec.node.clone()),
+            ("device_class", opt(&v.spec.device_class)),
             ("lv", format!("{}/{}", v.spec.vg, v.spec.lv_name)),
             ("thin_pool", opt(&v.spec.thin_pool)),
             ("fs_type", opt(&v.spec.fs_type)),

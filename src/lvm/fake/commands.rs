@@ -116,8 +116,13 @@ fn target_vg<'a>(vgs: &'a mut BTreeMap<String, Vg>, vg: &str) -> Result<&'a mut 
 
 fn vgs_cmd(vgs: &mut BTreeMap<String, Vg>, args: &Args) -> Result<CommandOutput, CommandOutput> {
     let mut rows = Vec::new();
+    let per_pv = args.one("--options").is_some_and(|o| o.contains("pv_free"));
     for name in &args.positional {
-        rows.push(target_vg(vgs, name)?.vg_row(name));
+        let vg = target_vg(vgs, name)?;
+        match per_pv {
+            true => rows.extend(vg.pv_rows(name)),
+            false => rows.push(vg.vg_row(name)),
+        }
     }
     Ok(CommandOutput::ok(report("vg", rows)))
 }

@@ -184,6 +184,15 @@ impl Vg {
         })
     }
 
+    /// `vgs -o vg_name,pv_name,pv_free`: the fake's VG is two PVs of half
+    /// its free space each (whole extents).
+    pub fn pv_rows(&self, vg: &str) -> Vec<Value> {
+        let half = self.free() / 2 / self.extent.max(1) * self.extent.max(1);
+        (0..2)
+            .map(|i| json!({"vg_name": vg, "pv_name": format!("/dev/fake-{vg}-{i}"), "pv_free": half.to_string()}))
+            .collect()
+    }
+
     /// `lvremove -f`: as lvm2, removes a thick origin's snapshots and a thin
     /// pool's thin LVs along with it.
     pub fn remove(&mut self, name: &str) {
