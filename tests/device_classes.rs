@@ -330,3 +330,24 @@ fn bad_device_classes_refuse_to_start_in_one_line() {
     );
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
 }
+
+#[tokio::test]
+async fn an_expand_must_fit_its_class() {
+    let h = harness().await;
+    let v = made(&h, in_class("pvc-grow", 3 * GIB, "fast")).await;
+    assert_eq!(capacity(&h, "fast").await, GIB);
+    // 2 GiB more virtual size than the pool's 4 GiB allows: refused, no quota.
+    let err = h.controller.expand_volume(&v.name, 5 * GIB, 0).await;
+    assert!(
+        matches!(&err, Err(ControllerError::Exhausted(m)) if m.contains("fast")),
+        "{err:?}"
+    );
+    assert_eq!(h.usage("default", "gigabytes_fast").await, (3, 0));
+    // 1 GiB more fits: the record goes extending.
+    match h.controller.expand_volume(&v.name, 4 * GIB, 0).await {
+        Ok(_) | Err(ControllerError::Aborted(_)) => {}
+        Err(e) => panic!("{e:?}"),
+    }
+    let r = h.store.get_volume(&v.name).await.unwrap().unwrap();
+    assert_eq!(r.status.extend_to, Some(4 * GIB), "{r:?}");
+}

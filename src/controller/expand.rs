@@ -65,6 +65,12 @@ impl Controller {
     /// Reserve, record `extending` claiming the reservation, commit.
     async fn dispatch_extend(&self, v: &VolumeRecord, size: i64) -> Result<(), ControllerError> {
         let project = v.spec.project.clone();
+        // The growth must fit the volume's class on its node (thin: the
+        // pool's overprovisioning room; thick: the VG's, per copy).
+        let (class, pool) = (v.spec.device_class.as_deref(), v.spec.thin_pool.as_ref());
+        let grow = size - v.spec.size_bytes;
+        self.class_room(&v.spec.node, class, &v.spec.vg, pool, grow)
+            .await?;
         let deltas = QuotaEngine::extend_deltas(&v.spec.volume_type, v.spec.size_bytes, size);
         let ids = self.quota.reserve(&project, &deltas).await?;
         let (claim, charge) = (ids.clone(), deltas.clone());
