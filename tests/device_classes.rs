@@ -203,6 +203,13 @@ async fn thin_capacity_overprovisions_up_to_the_ratio_and_placement_uses_it() {
     let tight = capacity(&h, "fast").await;
     let used = (GIB * 9000).div_euclid(10_000) + 1; // rounded up, as lvm2's percent
     assert_eq!(tight, (GIB - used) * 4, "{tight}");
+    // The node's gauges carry the same figure (lvsnap_device_class_available_bytes).
+    let fill = h.executor.fill();
+    let reported = fill.read().unwrap().classes.clone();
+    assert!(
+        reported.contains(&("fast".to_string(), tight as u64)),
+        "{reported:?}"
+    );
     let node = &h.store.list_nodes().await.unwrap()[0];
     let pool = node.status.classes[2].pool.clone().expect("pool figures");
     assert_eq!((pool.size_bytes, pool.virtual_bytes), (GIB, 3 * GIB));

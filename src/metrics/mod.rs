@@ -53,6 +53,7 @@ pub struct Families {
     pub records: Gauges,
     pub vg_size: Gauges,
     pub vg_free: Gauges,
+    pub class_available: Gauges,
     pub thinpool_data: FloatGauges,
     pub thinpool_metadata: FloatGauges,
     pub cow_used: FloatGauges,
@@ -87,6 +88,7 @@ impl Families {
             records: Family::default(),
             vg_size: Family::default(),
             vg_free: Family::default(),
+            class_available: Family::default(),
             thinpool_data: Family::default(),
             thinpool_metadata: Family::default(),
             cow_used: Family::default(),
@@ -148,6 +150,11 @@ impl Families {
             "lvsnap_vg_free_bytes",
             "Free space of the node's volume group",
             f.vg_free.clone(),
+        );
+        r.register(
+            "lvsnap_device_class_available_bytes",
+            "What a new volume of a device class may take on the node (thin: pool x overprovisionRatio less the virtual size allocated, at most the pool's free data less the reserve x ratio)",
+            f.class_available.clone(),
         );
         r.register(
             "lvsnap_thinpool_data_percent",

@@ -27,7 +27,13 @@ impl Source for NodeSource {
             let Ok(r) = self.fill.read().map(|r| r.clone()) else {
                 return;
             };
-            for family in [&f.vg_size, &f.vg_free, &f.cow_size, &f.snapshot_invalid] {
+            for family in [
+                &f.vg_size,
+                &f.vg_free,
+                &f.cow_size,
+                &f.snapshot_invalid,
+                &f.class_available,
+            ] {
                 family.clear();
             }
             for family in [&f.thinpool_data, &f.thinpool_metadata, &f.cow_used] {
@@ -39,8 +45,12 @@ impl Source for NodeSource {
                 f.vg_size.get_or_create(&l).set(clamp(info.size_bytes));
                 f.vg_free.get_or_create(&l).set(clamp(info.free_bytes));
             }
+            for (class, bytes) in &r.classes {
+                let l = labels([("class", class)]);
+                f.class_available.get_or_create(&l).set(clamp(*bytes));
+            }
             for p in &r.thin_pools {
-                let l = labels([("vg", vg), ("pool", &p.name)]);
+                let l = labels([("vg", p.vg.as_str()), ("pool", &p.name)]);
                 if let Some(v) = p.data_percent {
                     f.thinpool_data.get_or_create(&l).set(v);
                 }

@@ -126,7 +126,19 @@ impl Executor {
                 }
             }
         }
-        self.update_fill(|f| f.vg = Some(vg.info.clone()));
+        let available = classes
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    u64::try_from(c.available_bytes).unwrap_or(0),
+                )
+            })
+            .collect();
+        self.update_fill(|f| {
+            f.vg = Some(vg.info.clone());
+            f.classes = available;
+        });
         // lvm2's version does not change under a running node: asked once.
         let version = self
             .lvm_version

@@ -58,6 +58,7 @@ impl Executor {
             .iter()
             .filter(|lv| lv.attr.is_thin_pool())
             .map(|lv| PoolFill {
+                vg: lv.vg.clone(),
                 name: lv.name.to_string(),
                 data_percent: lv.data_percent,
                 metadata_percent: lv.metadata_percent,

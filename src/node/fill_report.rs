@@ -9,6 +9,7 @@ use crate::lvm::VgInfo;
 /// A thin pool's fill.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolFill {
+    pub vg: String,
     pub name: String,
     pub data_percent: Option<f64>,
     pub metadata_percent: Option<f64>,
@@ -33,6 +34,9 @@ pub struct FillReport {
     /// When the last `lvs` succeeded.
     pub refreshed: Option<Instant>,
     pub thin_pools: Vec<PoolFill>,
+    /// From the last capacity report: each device class and what a new
+    /// volume of it may take.
+    pub classes: Vec<(String, u64)>,
     pub snapshots: Vec<SnapshotFill>,
     /// LVs tagged by lvsnap that no record claims, at the last settle.
     pub orphans: Option<usize>,
