@@ -358,3 +358,73 @@ async fn an_expand_must_fit_its_class() {
     let r = h.store.get_volume(&v.name).await.unwrap().unwrap();
     assert_eq!(r.status.extend_to, Some(4 * GIB), "{r:?}");
 }
+
+/// Nodes may map a class to different VGs: the record carries the class and
+/// the VG it is on the node chosen; GetCapacity per node answers that node's.
+#[tokio::test]
+async fn a_class_maps_to_each_nodes_own_vg() {
+    use lvsnap::records::{LvsNodeSpec, LvsNodeStatus, NodeClass, now_rfc3339};
+    let h = harness().await;
+    let fast = NodeClass {
+        name: "fast".into(),
+        vg: "nvme0".into(),
+        thin_pool: Some("tp".into()),
+        default: true,
+        size_bytes: 100 * GIB,
+        free_bytes: 50 * GIB,
+        available_bytes: 30 * GIB,
+        ..Default::default()
+    };
+    let n2 = lvsnap::store::Record::new(
+        "n2",
+        LvsNodeSpec {
+            vg: "nvme0".into(),
+            ..Default::default()
+        },
+        LvsNodeStatus {
+            free_bytes: 50 * GIB,
+            last_heartbeat: now_rfc3339(),
+            classes: vec![fast],
+            ..Default::default()
+        },
+    );
+    h.store.put_node(&n2).await.unwrap();
+    let at = |node: &str| {
+        let p = HashMap::from([("deviceClass".to_string(), "fast".to_string())]);
+        let c = h.controller.clone();
+        let node = node.to_string();
+        async move { c.capacity(Some(&node), &p).await.unwrap().0 }
+    };
+    assert_eq!((at(NODE).await, at("n2").await), (4 * GIB, 30 * GIB));
+    // No topology: the node with the most room in the class.
+    let mut req = in_class("pvc-n2", 8 * GIB, "fast");
+    let r = h.controller.create_volume(req.clone()).await;
+    assert!(
+        matches!(r, Ok(_) | Err(ControllerError::Aborted(_))),
+        "{r:?}"
+    );
+    let v = h.store.find_volume("pvc-n2").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            v.spec.node.as_str(),
+            v.spec.vg.as_str(),
+            v.spec.thin_pool.as_deref()
+        ),
+        ("n2", "nvme0", Some("tp"))
+    );
+    // Topology asks for n1: its own VG for the class (where 8 GiB would
+    // not fit: 4 GiB of room).
+    req.name = "pvc-n1".into();
+    req.placement.requisite = vec![NODE.into()];
+    let r = h.controller.create_volume(req.clone()).await;
+    assert!(matches!(r, Err(ControllerError::Exhausted(_))), "{r:?}");
+    req.required_bytes = 2 * GIB;
+    let r = h.controller.create_volume(req).await;
+    assert!(
+        matches!(r, Ok(_) | Err(ControllerError::Aborted(_))),
+        "{r:?}"
+    );
+    let v = h.store.find_volume("pvc-n1").await.unwrap().unwrap();
+    assert_eq!((v.spec.node.as_str(), v.spec.vg.as_str()), (NODE, FAST_VG));
+    assert_eq!(v.spec.device_class.as_deref(), Some("fast"));
+}

@@ -1,8 +1,7 @@
-//! Fast tests of the controller's failure paths, in process (SQLite + the
-//! in-memory LVM; tests/common/harness.rs): a failed create asked again,
-//! placed again, released when nobody asks, nodes that are gone or stale,
-//! a CO object that is no longer wanted, and a crash at every step of
-//! create and delete followed by a restart.
+//! Fast tests of the controller's failure paths, in process (SQLite + the in-memory LVM;
+//! tests/common/harness.rs): a failed create asked again, placed again, released when nobody
+//! asks, nodes that are gone or stale, a CO object that is no longer wanted, and a crash at
+//! every step of create and delete followed by a restart.
 mod common;
 
 use std::collections::HashSet;
@@ -60,7 +59,7 @@ async fn put_node(h: &Harness, name: &str, free: i64, heartbeat: String) {
         name,
         LvsNodeSpec {
             vg: VG.into(),
-            thin_pool: None,
+            ..Default::default()
         },
         LvsNodeStatus {
             size_bytes: free,
@@ -68,7 +67,7 @@ async fn put_node(h: &Harness, name: &str, free: i64, heartbeat: String) {
             extent_size_bytes: 4 << 20,
             lvm_version: "2.03".into(),
             last_heartbeat: heartbeat,
-            classes: Vec::new(),
+            ..Default::default()
         },
     );
     h.store.put_node(&r).await.unwrap();
