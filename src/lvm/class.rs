@@ -27,6 +27,11 @@ fn bad(msg: impl Into<String>) -> ClassError {
 
 const GIB: u64 = 1 << 30;
 
+/// A thin class's ratio when none is given: Cinder's default
+/// `max_over_subscription_ratio` (so thin snapshots of an existing
+/// `--thin-pool` install keep fitting as they did before classes).
+pub const DEFAULT_OVERPROVISION_RATIO: f64 = 20.0;
+
 /// `lvcreate` options of a class's thick LVs (the allowlist).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LvOptions {
@@ -77,7 +82,8 @@ pub struct DeviceClass {
     pub name: String,
     pub vg: String,
     pub thin_pool: Option<LvName>,
-    /// Thin: virtual size allowed per byte of pool (≥ 1).
+    /// Thin: virtual size allowed per byte of pool (1–100; default
+    /// [`DEFAULT_OVERPROVISION_RATIO`]).
     pub overprovision_ratio: f64,
     /// Kept free: never placed on.
     pub spare_bytes: u64,
@@ -97,7 +103,7 @@ impl DeviceClass {
             name: vg.to_string(),
             vg: vg.to_string(),
             thin_pool,
-            overprovision_ratio: 1.0,
+            overprovision_ratio: DEFAULT_OVERPROVISION_RATIO,
             spare_bytes: 0,
             options: LvOptions::default(),
             default: true,
@@ -188,7 +194,7 @@ impl DeviceClass {
             name,
             vg,
             thin_pool: pool,
-            overprovision_ratio: ratio.unwrap_or(1.0),
+            overprovision_ratio: ratio.unwrap_or(DEFAULT_OVERPROVISION_RATIO),
             spare_bytes: spare,
             options,
             default,

@@ -25,6 +25,16 @@ fn the_syntax_and_its_allowlist() {
         (c.overprovision_ratio, c.spare_bytes, c.default),
         (4.0, 1 << 30, true)
     );
+    let thin = parse("name=t,vg=vg0,thinPool=p");
+    assert_eq!(
+        thin.overprovision_ratio, 20.0,
+        "Cinder's max_over_subscription_ratio"
+    );
+    let implicit = DeviceClass::implicit("vg0", Some(LvName::new("p").unwrap()));
+    assert_eq!(
+        (implicit.name.as_str(), implicit.overprovision_ratio),
+        ("vg0", 20.0)
+    );
     let striped = parse("name=s,vg=vg0,stripes=2,stripeSize=64Ki");
     assert_eq!(
         striped.options.argv(),
