@@ -16,7 +16,6 @@
 //! VG, the thin pool's use, what a new volume may take).
 use std::time::Duration;
 
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::executor::Executor;
@@ -28,12 +27,6 @@ use crate::store::Record;
 pub const QUIET: Duration = Duration::from_millis(250);
 /// ...but no longer than this after the first unreported one.
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
-
-/// Wanted reports (shared by the executor's clones).
-#[derive(Debug, Default)]
-pub(super) struct Wanted {
-    notify: Notify,
-}
 
 /// One VG's figures for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +67,7 @@ impl Drop for Reporter {
 impl Executor {
     /// Asks for a capacity report soon (coalesced with other changes).
     pub fn capacity_changed(&self) {
-        self.wanted.notify.notify_one();
+        self.wanted.notify_one();
     }
 
     /// Writes this node's capacity into its LvsNode record now, reading the
@@ -88,11 +81,11 @@ impl Executor {
         let this = self.clone();
         Reporter(tokio::spawn(async move {
             loop {
-                this.wanted.notify.notified().await;
+                this.wanted.notified().await;
                 let first = Instant::now();
                 loop {
                     let quiet = (Instant::now() + QUIET).min(first + MAX_DELAY);
-                    let more = tokio::time::timeout_at(quiet, this.wanted.notify.notified());
+                    let more = tokio::time::timeout_at(quiet, this.wanted.notified());
                     if more.await.is_err() {
                         break;
                     }

@@ -19,7 +19,6 @@ use crate::store::{
     VolumeFilter,
 };
 
-use super::capacity::Wanted;
 use super::fill_report::{FillMemory, FillState};
 use super::host::Host;
 
@@ -44,8 +43,8 @@ pub struct Executor {
     pub(super) settings: NodeSettings,
     pub(super) failpoints: Failpoints,
     pub(super) lvm_version: Arc<tokio::sync::OnceCell<String>>,
-    /// Capacity reports asked for (see `capacity.rs`).
-    pub(super) wanted: Arc<Wanted>,
+    /// Capacity reports asked for (`capacity.rs` coalesces them).
+    pub(super) wanted: Arc<tokio::sync::Notify>,
     /// Records being worked, and whether they changed meanwhile.
     inflight: Arc<Mutex<HashMap<(Kind, String), bool>>>,
     events: Arc<dyn EventSink>,
