@@ -75,17 +75,7 @@ async fn capacity_becomes(c: &mut CsiClients, class: &str, want: impl Fn(i64) ->
 }
 
 async fn snapshot(c: &mut CsiClients, name: &str, source: &str) -> csi::Snapshot {
-    c.controller
-        .create_snapshot(csi::CreateSnapshotRequest {
-            name: name.into(),
-            source_volume_id: source.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
-        .into_inner()
-        .snapshot
-        .expect("snapshot")
+    common::create_snapshot(c, name, source).await
 }
 
 fn from_snapshot(id: &str) -> Option<csi::VolumeContentSource> {

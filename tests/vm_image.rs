@@ -202,18 +202,7 @@ async fn create_volume(c: &mut CsiClients, name: &str, from_snapshot: Option<&st
 }
 
 async fn create_snapshot(c: &mut CsiClients, name: &str, volume_id: &str) -> csi::Snapshot {
-    let snap = c
-        .controller
-        .create_snapshot(csi::CreateSnapshotRequest {
-            name: name.into(),
-            source_volume_id: volume_id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
-        .into_inner()
-        .snapshot
-        .expect("snapshot");
+    let snap = common::create_snapshot(c, name, volume_id).await;
     assert!(snap.ready_to_use, "{snap:?}");
     snap
 }

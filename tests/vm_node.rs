@@ -55,17 +55,7 @@ fn from_volume(id: &str) -> Option<csi::volume_content_source::Type> {
 }
 
 async fn snapshot(c: &mut CsiClients, name: &str, source: &str) -> csi::Snapshot {
-    c.controller
-        .create_snapshot(csi::CreateSnapshotRequest {
-            name: name.into(),
-            source_volume_id: source.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
-        .into_inner()
-        .snapshot
-        .expect("snapshot")
+    common::create_snapshot(c, name, source).await
 }
 
 fn device(vg: &LoopVg, volume_id: &str) -> String {

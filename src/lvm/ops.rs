@@ -28,7 +28,7 @@ pub(super) fn add_tags(argv: &mut Vec<String>, tags: &[LvTag]) {
     }
 }
 
-fn report_args(program: &str, fields: &str, target: &str) -> Vec<String> {
+pub(super) fn report_args(program: &str, fields: &str, target: &str) -> Vec<String> {
     [
         program,
         "--reportformat",

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::names::validate_vg_name;
-use super::ops::s;
+use super::ops::report_args;
 use super::{Lvm, LvmError};
 
 #[derive(Deserialize)]
@@ -43,19 +43,7 @@ impl Lvm {
     /// Free bytes of each PV of `vg`.
     pub async fn pv_free(&self, vg: &str) -> Result<Vec<u64>, LvmError> {
         validate_vg_name(vg)?;
-        let argv: Vec<String> = [
-            "vgs",
-            "--reportformat",
-            "json",
-            "--units",
-            "b",
-            "--nosuffix",
-            "-o",
-            "vg_name,pv_name,pv_free",
-            vg,
-        ]
-        .map(s)
-        .to_vec();
+        let argv = report_args("vgs", "vg_name,pv_name,pv_free", vg);
         let out = self.exec("vgs", argv.clone()).await?;
         let parsed: Result<Report, _> = serde_json::from_str(&out);
         let report = parsed.map_err(|e| self.unparsable("vgs", argv.clone(), e.into()))?;

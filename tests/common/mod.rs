@@ -256,3 +256,22 @@ pub fn volume_request(name: &str, bytes: i64) -> lvsnap::proto::v1::CreateVolume
         ..Default::default()
     }
 }
+
+/// CreateSnapshot over gRPC; any error fails the test.
+pub async fn create_snapshot(
+    c: &mut CsiClients,
+    name: &str,
+    source: &str,
+) -> lvsnap::proto::v1::Snapshot {
+    c.controller
+        .create_snapshot(lvsnap::proto::v1::CreateSnapshotRequest {
+            name: name.into(),
+            source_volume_id: source.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
+        .into_inner()
+        .snapshot
+        .expect("snapshot")
+}

@@ -163,17 +163,8 @@ pub async fn group(
 }
 
 pub async fn snapshot(c: &mut CsiClients, name: &str, volume: &str) -> String {
-    c.controller
-        .create_snapshot(csi::CreateSnapshotRequest {
-            name: name.into(),
-            source_volume_id: volume.into(),
-            ..Default::default()
-        })
+    crate::common::create_snapshot(c, name, volume)
         .await
-        .unwrap_or_else(|e| panic!("CreateSnapshot {name}: {e:?}"))
-        .into_inner()
-        .snapshot
-        .expect("snapshot")
         .snapshot_id
 }
 
