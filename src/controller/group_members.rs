@@ -19,7 +19,7 @@ pub fn member_id(group_id: &str, volume: &str) -> String {
 
 impl Controller {
     /// The member volumes, each live, all on one node, none thin when the
-    /// group is frozen.
+    /// group is frozen, thin ones within their class's room.
     pub(super) async fn group_sources(
         &self,
         ids: &[String],
@@ -53,6 +53,19 @@ impl Controller {
             .await
         {
             return Err(why);
+        }
+        // Thin members allocate their origins' virtual size in their pool:
+        // together they must fit their class's room, as one thin snapshot.
+        let mut thin: BTreeMap<(Option<&str>, &str, &String), i64> = BTreeMap::new();
+        for v in &volumes {
+            if let Some(pool) = &v.spec.thin_pool {
+                let key = (v.spec.device_class.as_deref(), v.spec.vg.as_str(), pool);
+                *thin.entry(key).or_default() += v.spec.size_bytes;
+            }
+        }
+        let node = &volumes[0].spec.node;
+        for ((class, vg, pool), size) in thin {
+            self.class_room(node, class, vg, Some(pool), size).await?;
         }
         Ok(volumes)
     }

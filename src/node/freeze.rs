@@ -58,21 +58,21 @@ fn filesystem_mount(vg: &str, lv: &LvName) -> Option<PathBuf> {
 /// halted failpoint) disarms it: a dead process thaws nothing.
 pub(super) struct ThawGuard {
     lvm: Lvm,
-    vg: String,
-    held: Vec<LvName>,
+    /// Each frozen origin with its VG: a group's members may be in several
+    /// VGs of the node (device classes).
+    held: Vec<(String, LvName)>,
 }
 
 impl ThawGuard {
-    pub(super) fn new(lvm: Lvm, vg: &str) -> Self {
+    pub(super) fn new(lvm: Lvm) -> Self {
         Self {
             lvm,
-            vg: vg.to_string(),
             held: Vec::new(),
         }
     }
 
-    pub(super) fn hold(&mut self, lv: LvName) {
-        self.held.push(lv);
+    pub(super) fn hold(&mut self, vg: &str, lv: LvName) {
+        self.held.push((vg.to_string(), lv));
     }
 
     /// The thaw happened (or must not happen): nothing to do on drop.
@@ -86,17 +86,16 @@ impl Drop for ThawGuard {
         if self.held.is_empty() {
             return;
         }
-        let (lvm, vg, held) = (
-            self.lvm.clone(),
-            self.vg.clone(),
-            std::mem::take(&mut self.held),
+        let (lvm, held) = (self.lvm.clone(), std::mem::take(&mut self.held));
+        tracing::error!(
+            held = held.len(),
+            "a group cut was dropped while its members were frozen: thawing them"
         );
-        tracing::error!(vg = %vg, held = held.len(), "a group cut was dropped while its members were frozen: thawing them");
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                for lv in held {
+                for (vg, lv) in held {
                     if let Err(e) = lvm.resume(&vg, &lv).await {
-                        tracing::error!(lv = %lv, error = %e, "cannot thaw; the next start of the node thaws it");
+                        tracing::error!(vg = %vg, lv = %lv, error = %e, "cannot thaw; the next start of the node thaws it");
                     }
                 }
             });

@@ -5,6 +5,7 @@
 //! (through a guard) when the task is dropped. Only then are the member
 //! records marked cut. Any failure rolls every member back: LVs removed,
 //! each member's quota released, member records deleted, the group `error`.
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::executor::{Executor, WorkError, tag_for};
@@ -221,20 +222,28 @@ impl Executor {
                 plan,
             });
         }
-        // Each member fits on its own; together they must too.
-        let needed: u64 = out.iter().filter_map(|m| m.plan.cow_bytes).sum();
-        match self.lvm.vg(&g.spec.vg).await {
-            Ok(vg) if needed > vg.free_bytes => {
-                return Ok(Err((
-                    FailureCode::ResourceExhausted,
-                    format!(
-                        "the members need {needed} bytes of copy-on-write space together but volume group {} has {} bytes free",
-                        g.spec.vg, vg.free_bytes
-                    ),
-                )));
+        // Each member fits on its own; together they must too, in each VG
+        // (members of several device classes are in several VGs).
+        let mut needed: BTreeMap<&str, u64> = BTreeMap::new();
+        for m in &out {
+            if let Some(cow) = m.plan.cow_bytes {
+                *needed.entry(m.record.spec.vg.as_str()).or_default() += cow;
             }
-            Ok(_) => {}
-            Err(e) => return Ok(Err(lvm_failure(e))),
+        }
+        for (name, needed) in needed {
+            match self.lvm.vg(name).await {
+                Ok(vg) if needed > vg.free_bytes => {
+                    return Ok(Err((
+                        FailureCode::ResourceExhausted,
+                        format!(
+                            "the members need {needed} bytes of copy-on-write space together but volume group {name} has {} bytes free",
+                            vg.free_bytes
+                        ),
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) => return Ok(Err(lvm_failure(e))),
+            }
         }
         Ok(Ok(out))
     }
@@ -242,14 +251,13 @@ impl Executor {
     /// Freeze every active origin (recorded first), cut every member within
     /// `groupFreezeTimeout`, thaw every origin whatever happened.
     async fn frozen_cut(&self, g: &GroupSnapshotRecord, members: &[Member]) -> Result<Cut, Halted> {
-        let vg = g.spec.vg.clone();
         let targets: Vec<&Member> = members
             .iter()
             .filter(|m| m.usage != OriginUse::Inactive)
             .collect();
         let names: Vec<String> = targets
             .iter()
-            .map(|m| format!("{vg}/{}", m.origin))
+            .map(|m| format!("{}/{}", m.record.spec.vg, m.origin))
             .collect();
         let filesystems: Vec<String> = targets
             .iter()
@@ -269,15 +277,16 @@ impl Executor {
             let why = format!("cannot record the freeze before freezing: {e}");
             return Ok(cut(Err((FailureCode::Unavailable, why)), None));
         }
-        let mut guard = ThawGuard::new(self.lvm.clone(), &vg);
+        let mut guard = ThawGuard::new(self.lvm.clone());
         let started = Instant::now();
         let mut frozen = Vec::new();
         let mut failure = None;
         for m in &targets {
-            match self.lvm.suspend(&vg, &m.origin).await {
+            let vg = m.record.spec.vg.as_str();
+            match self.lvm.suspend(vg, &m.origin).await {
                 Ok(()) => {
-                    guard.hold(m.origin.clone());
-                    frozen.push(m.origin.clone());
+                    guard.hold(vg, m.origin.clone());
+                    frozen.push((vg, m.origin.clone()));
                 }
                 Err(e) => {
                     let (code, msg) = lvm_failure(e);
@@ -312,9 +321,9 @@ impl Executor {
             }
         };
         let mut still_frozen = Vec::new();
-        for lv in &frozen {
-            if let Err(e) = self.lvm.resume(&vg, lv).await {
-                tracing::error!(lv = %lv, error = %e, "cannot thaw a group member; retried on the next resync and start");
+        for (vg, lv) in &frozen {
+            if let Err(e) = self.lvm.resume(vg, lv).await {
+                tracing::error!(vg = %vg, lv = %lv, error = %e, "cannot thaw a group member; retried on the next resync and start");
                 still_frozen.push(format!("{vg}/{lv}"));
             }
         }
