@@ -4,7 +4,8 @@
 //! overprovisionRatio=4). Volumes go to the class asked; GetCapacity per
 //! class before and after; the thin class takes more than its pool's size
 //! up to the ratio and refuses past it; raid1 across the two PVs as `lvs -o
-//! segtype` reports it; a snapshot and a restore in each class.
+//! segtype` reports it; a snapshot and a restore in each class. And a group
+//! snapshot whose members are in two VGs, frozen and cut each in its own.
 mod common;
 #[path = "common/vm.rs"]
 mod vm;
@@ -259,5 +260,90 @@ async fn volumes_go_to_their_class_with_its_capacity_and_options() {
     assert_eq!(err.code(), Code::ResourceExhausted, "{err:?}");
     // The thick classes did not move.
     assert_eq!(capacity(&mut c, "mirror").await, mirror2);
+    drop(driver);
+}
+
+/// `lvs -o <field>` of LV `vg/lv`.
+fn lv_named(vg: &str, lv: &str, field: &str) -> String {
+    let out = Command::new("lvs")
+        .args(["--noheadings", "-o", field, &format!("{vg}/{lv}")])
+        .output()
+        .expect("lvs");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test]
+#[ignore = "VM tier: run inside scripts/vm-run"]
+async fn a_group_snapshot_spans_two_vgs_frozen_together() {
+    let _a = LoopVg::create("vmgx-a", 64);
+    let _b = LoopVg::create("vmgx-b", 64);
+    let state = tempfile::tempdir().expect("tempdir");
+    let state_s = state.path().display().to_string();
+    let args = [
+        "all-in-one",
+        "--node-id",
+        "vm-node",
+        "--device-class",
+        "name=data,vg=vmgx-a,default=true",
+        "--device-class",
+        "name=log,vg=vmgx-b",
+        "--state-dir",
+        &state_s,
+        "--create-timeout",
+        "45s",
+    ];
+    let driver = Driver::start(&args).await;
+    let mut c = driver.clients().await;
+    let data = create(&mut c, "pvc-data", 16, "data", None)
+        .await
+        .expect("data volume");
+    let log = create(&mut c, "pvc-log", 8, "log", None)
+        .await
+        .expect("log volume");
+    let g = c
+        .group
+        .create_volume_group_snapshot(csi::CreateVolumeGroupSnapshotRequest {
+            name: "vgs-db".into(),
+            source_volume_ids: vec![data.volume_id.clone(), log.volume_id.clone()],
+            // The VM's LVM commands take up to a few seconds each.
+            parameters: [("groupFreezeTimeout".to_string(), "60s".to_string())].into(),
+            ..Default::default()
+        })
+        .await
+        .expect("CreateVolumeGroupSnapshot across two VGs")
+        .into_inner()
+        .group_snapshot
+        .expect("group snapshot");
+    assert!(g.ready_to_use, "{g:?}");
+    assert_eq!(g.snapshots.len(), 2);
+    for (volume, vg) in [(&data, "vmgx-a"), (&log, "vmgx-b")] {
+        let origin = format!("volume-{}", volume.volume_id);
+        let member = g
+            .snapshots
+            .iter()
+            .find(|s| s.source_volume_id == volume.volume_id)
+            .expect("a member per volume");
+        assert!(member.ready_to_use);
+        let lv = format!("_snapshot-{}", member.snapshot_id);
+        assert_eq!(lv_named(vg, &lv, "origin"), origin, "cut in its own VG");
+        let attr = lv_named(vg, &origin, "lv_attr");
+        assert_eq!(attr.chars().nth(4), Some('a'), "thawed: {attr}");
+    }
+    c.group
+        .delete_volume_group_snapshot(csi::DeleteVolumeGroupSnapshotRequest {
+            group_snapshot_id: g.group_snapshot_id.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("DeleteVolumeGroupSnapshot");
+    for member in &g.snapshots {
+        let vg = if member.source_volume_id == data.volume_id {
+            "vmgx-a"
+        } else {
+            "vmgx-b"
+        };
+        let lv = format!("_snapshot-{}", member.snapshot_id);
+        assert_eq!(lv_named(vg, &lv, "lv_name"), "", "member LV removed");
+    }
     drop(driver);
 }
