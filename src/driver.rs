@@ -123,9 +123,10 @@ impl DriverBuilder {
                 Some(m) => node.lvm.with_observer(m.lvm_observer()),
                 None => node.lvm,
             };
-            // The node's readiness is its own: its volume group. An API
-            // server outage must not make the livenessprobe restart it.
-            identity = identity.with_check("volume group", vg_check(&lvm, &node.settings.vg));
+            // The node's readiness is its own: the volume group of each of
+            // its device classes. An API server outage must not make the
+            // livenessprobe restart it.
+            identity = identity.with_check("volume group", vg_check(&lvm, node.settings.vgs()));
             let data = DataPath::new(node.settings.vgs(), lvm.clone(), node.host);
             router_services.node = Some(NodeService::new(node.settings.node_id.clone(), data));
             let exec = Executor::new(store, quota, lvm, node.settings)
@@ -189,12 +190,20 @@ struct Services {
     group: Option<GroupControllerService>,
 }
 
-/// Probe's check of the node's volume group.
-pub fn vg_check(lvm: &Lvm, vg: &str) -> ReadinessCheck {
-    let (lvm, vg) = (lvm.clone(), vg.to_string());
+/// Probe's check of the node's volume groups (one `vgs` each): the first
+/// that does not answer is the reason.
+pub fn vg_check(lvm: &Lvm, vgs: Vec<String>) -> ReadinessCheck {
+    let lvm = lvm.clone();
+    let vgs = Arc::new(vgs);
     Arc::new(move || {
-        let (lvm, vg) = (lvm.clone(), vg.clone());
-        async move { lvm.vg(&vg).await.map(|_| ()).map_err(|e| e.to_string()) }.boxed()
+        let (lvm, vgs) = (lvm.clone(), vgs.clone());
+        async move {
+            for vg in vgs.iter() {
+                lvm.vg(vg).await.map_err(|e| format!("{vg}: {e}"))?;
+            }
+            Ok(())
+        }
+        .boxed()
     })
 }
 
