@@ -28,6 +28,7 @@ mod ops;
 mod pvs;
 mod report;
 mod runner;
+mod snapshot;
 #[cfg(all(test, feature = "testing"))]
 mod tests;
 mod view;
@@ -36,7 +37,7 @@ pub use attr::{AttrError, LvAttr, LvState, VolumeType};
 pub use class::{
     CLASS_KEYS, ClassCapacity, ClassError, DeviceClass, LvOptions, PoolCapacity, check_classes,
 };
-pub use create::{Made, SnapshotPlan};
+pub use create::Made;
 pub use dm::dm_name;
 pub use error::{CommandFailure, ErrorKind, LvmError, classify};
 #[cfg(feature = "testing")]
@@ -51,6 +52,7 @@ pub use report::{
     round_up,
 };
 pub use runner::{CommandOutput, CommandRunner, RunError, SystemRunner};
+pub use snapshot::SnapshotPlan;
 
 /// Told about every LVM command run (each attempt): the program, how long
 /// it took, and how it failed if it did (`ErrorKind::as_str`, or

@@ -1,8 +1,8 @@
 //! The data path of a node: stage (mkfs only on a blank device, mount),
 //! publish (bind mount, read-only honoured; raw block: the device file
 //! bound onto a file), unpublish/unstage (idempotent, unmounting only what is
-//! this volume's), stats and filesystem expansion. Mount state is always read
-//! from /proc/self/mountinfo, never remembered.
+//! this volume's); stats and filesystem expansion are in `data_stats.rs`.
+//! Mount state is always read from /proc/self/mountinfo, never remembered.
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -39,8 +39,8 @@ pub struct Stats {
 pub struct DataPath {
     /// Every VG of the node's device classes (a volume's LV is in one).
     vgs: Vec<String>,
-    lvm: Lvm,
-    host: Host,
+    pub(super) lvm: Lvm,
+    pub(super) host: Host,
 }
 
 /// "major:minor" as mountinfo prints it.
@@ -52,17 +52,17 @@ pub(super) fn dev_string(rdev: u64) -> String {
 
 /// The LV's block device: its path and what mountinfo knows it by.
 #[derive(Debug, Clone)]
-struct Device {
-    path: PathBuf,
-    rdev: u64,
-    dev: String,
-    lv: LvInfo,
+pub(super) struct Device {
+    pub(super) path: PathBuf,
+    pub(super) rdev: u64,
+    pub(super) dev: String,
+    pub(super) lv: LvInfo,
 }
 
 impl Device {
     /// Whether mount `m` is this device: its filesystem (or a bind of it),
     /// or its device node bound onto a file (raw block publish).
-    fn owns(&self, m: &MountEntry) -> bool {
+    pub(super) fn owns(&self, m: &MountEntry) -> bool {
         use std::os::unix::fs::FileTypeExt;
         m.dev == self.dev
             || std::fs::metadata(&m.mount_point)
@@ -70,7 +70,7 @@ impl Device {
     }
 }
 
-fn io(what: &str, path: &Path, e: std::io::Error) -> NodeError {
+pub(super) fn io(what: &str, path: &Path, e: std::io::Error) -> NodeError {
     NodeError::Internal(format!("{what} {}: {e}", path.display()))
 }
 
@@ -80,7 +80,7 @@ impl DataPath {
     }
 
     /// The volume's LV, activated, or NOT_FOUND.
-    async fn device(&self, volume_id: &str) -> Result<Device, NodeError> {
+    pub(super) async fn device(&self, volume_id: &str) -> Result<Device, NodeError> {
         let missing = || NodeError::NotFound(format!("volume {volume_id} not found on this node"));
         let uuid = uuid::Uuid::parse_str(volume_id).map_err(|_| missing())?;
         let name = LvName::volume(uuid);
@@ -301,108 +301,5 @@ impl DataPath {
                 .await?;
         }
         Ok(())
-    }
-
-    /// Usage of a published or staged volume, and its condition.
-    pub async fn stats(&self, volume_id: &str, path: &Path) -> Result<Stats, NodeError> {
-        if !path.exists() {
-            return Err(NodeError::NotFound(format!(
-                "{} does not exist",
-                path.display()
-            )));
-        }
-        let device = match self.device(volume_id).await {
-            Ok(d) => Some(d),
-            Err(NodeError::NotFound(m)) if mount_at(path)?.is_some() => {
-                tracing::warn!(volume = %volume_id, "published volume lost its LV");
-                let mut s = self.fs_stats(path)?;
-                s.abnormal = Some(m);
-                return Ok(s);
-            }
-            Err(e) => return Err(e),
-        };
-        let abnormal = device.as_ref().and_then(|d| {
-            if d.lv.attr.is_snapshot_invalid() {
-                Some("the LV is an invalidated snapshot: its data is lost".to_string())
-            } else if !d.lv.attr.is_active() {
-                Some("the LV is not active".to_string())
-            } else {
-                None
-            }
-        });
-        let meta = std::fs::metadata(path).map_err(|e| io("reading", path, e))?;
-        let mut stats = if meta.is_dir() {
-            self.fs_stats(path)?
-        } else {
-            let size = device
-                .as_ref()
-                .map(|d| i64::try_from(d.lv.size_bytes).unwrap_or(i64::MAX))
-                .unwrap_or(0);
-            Stats {
-                total_bytes: size,
-                ..Default::default()
-            }
-        };
-        stats.abnormal = abnormal;
-        Ok(stats)
-    }
-
-    fn fs_stats(&self, path: &Path) -> Result<Stats, NodeError> {
-        let st = nix::sys::statvfs::statvfs(path)
-            .map_err(|e| NodeError::Internal(format!("statvfs {}: {e}", path.display())))?;
-        let frag = st.fragment_size() as i64;
-        let total = st.blocks() as i64 * frag;
-        let avail = st.blocks_available() as i64 * frag;
-        let free = st.blocks_free() as i64 * frag;
-        let (files, ffree) = (st.files() as i64, st.files_free() as i64);
-        Ok(Stats {
-            total_bytes: total,
-            available_bytes: avail,
-            used_bytes: total - free,
-            inodes: Some((files, ffree, files - ffree)),
-            abnormal: None,
-        })
-    }
-
-    /// Grows the filesystem mounted at `path` to its (already grown) LV;
-    /// returns the LV's size. Raw block volumes need nothing.
-    #[tracing::instrument(skip(self), fields(volume = %volume_id))]
-    pub async fn expand(&self, volume_id: &str, path: &Path) -> Result<i64, NodeError> {
-        let device = self.device(volume_id).await?;
-        if !path.exists() {
-            return Err(NodeError::NotFound(format!(
-                "{} does not exist",
-                path.display()
-            )));
-        }
-        let size = i64::try_from(device.lv.size_bytes).unwrap_or(i64::MAX);
-        let meta = std::fs::metadata(path).map_err(|e| io("reading", path, e))?;
-        if !meta.is_dir() {
-            return Ok(size);
-        }
-        match mount_at(path)? {
-            Some(m) if device.owns(&m) => {}
-            _ => {
-                return Err(NodeError::FailedPrecondition(format!(
-                    "volume {volume_id} is not mounted at {}",
-                    path.display()
-                )));
-            }
-        }
-        let dev = device.path.to_string_lossy();
-        match self.host.signature(&device.path).await?.as_deref() {
-            Some("ext4") => self.host.check(&["resize2fs", &dev]).await?,
-            Some("xfs") => {
-                self.host
-                    .check(&["xfs_growfs", &path.to_string_lossy()])
-                    .await?
-            }
-            other => {
-                return Err(NodeError::FailedPrecondition(format!(
-                    "cannot grow a {other:?} filesystem"
-                )));
-            }
-        };
-        Ok(size)
     }
 }

@@ -5,6 +5,7 @@ mod capacity;
 mod content;
 mod copy;
 pub mod data;
+mod data_stats;
 mod executor;
 mod fill;
 mod fill_report;

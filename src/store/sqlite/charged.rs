@@ -14,7 +14,8 @@ use super::super::{
     Kind, QuotaUpdate, SnapshotRecord, SourceCheck, StoreError, VolumeRecord, to_json,
 };
 use super::rows::{insert_row, quota_rmw, read_row};
-use super::{SqliteStore, db_err, snapshot_index};
+use super::schema::snapshot_index;
+use super::{SqliteStore, db_err};
 
 impl SqliteStore {
     /// See [`Store::insert_snapshot_charged`](super::super::Store::insert_snapshot_charged).
