@@ -8,45 +8,23 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
+use common::classes::{self, NVME, in_class};
 use common::harness::{GIB, Harness, NODE, VG};
 use common::run;
 use lvsnap::controller::{ControllerError, CreateVolume};
-use lvsnap::lvm::{DeviceClass, LvName};
-use lvsnap::node::NodeSettings;
 use lvsnap::records::LvsQuotaSpec;
 
-const FAST_VG: &str = "vg-nvme";
-
-fn class(spec: &str) -> DeviceClass {
-    DeviceClass::parse(spec).expect("class")
-}
+const FAST_VG: &str = NVME;
 
 /// n1 with `slow` (vg0, thick, default), `mirror` (vg0, raid1) and `fast`
 /// (vg-nvme: a 1 GiB thin pool, overprovisionRatio=4, spareGb=0).
 async fn harness() -> Harness {
-    let classes = vec![
-        class(&format!("name=slow,vg={VG},default=true")),
-        class(&format!("name=mirror,vg={VG},type=raid1,mirrors=1")),
-        class(&format!(
-            "name=fast,vg={FAST_VG},thinPool=pool,overprovisionRatio=4"
-        )),
+    let classes = [
+        format!("name=slow,vg={VG},default=true"),
+        format!("name=mirror,vg={VG},type=raid1,mirrors=1"),
+        format!("name=fast,vg={FAST_VG},thinPool=pool,overprovisionRatio=4"),
     ];
-    let settings = NodeSettings::with_classes(NODE, classes);
-    let h = Harness::with(20 * GIB as u64, settings, Harness::config()).await;
-    h.fake.add_vg(FAST_VG, 10 * GIB as u64, 4 << 20);
-    let pool = LvName::new("pool").expect("name");
-    h.lvm
-        .create_thin_pool(FAST_VG, &pool, GIB as u64)
-        .await
-        .expect("pool");
-    h.executor.report_capacity().await;
-    h
-}
-
-fn in_class(name: &str, bytes: i64, class: &str) -> CreateVolume {
-    let mut req = Harness::volume_request(name, bytes);
-    req.parameters = HashMap::from([("deviceClass".into(), class.into())]);
-    req
+    classes::harness(&classes, 20 * GIB as u64, 10 * GIB as u64).await
 }
 
 async fn capacity(h: &Harness, class: &str) -> i64 {

@@ -5,16 +5,11 @@
 //! none) must fit their class's room together, refused before any quota.
 mod common;
 
-use std::collections::HashMap;
-
+use common::classes::{self, NVME, in_class};
 use common::groups::{freeze_and_cut_calls, group, request};
-use common::harness::{GIB, Harness, MIB, NODE, VG};
-use lvsnap::controller::{ControllerError, CreateVolume};
-use lvsnap::lvm::{DeviceClass, LvName};
-use lvsnap::node::NodeSettings;
+use common::harness::{GIB, Harness, MIB, VG};
+use lvsnap::controller::ControllerError;
 use lvsnap::records::SnapshotState;
-
-const NVME: &str = "vg-nvme";
 
 /// n1 with `slow` (vg0, thick, default), `nvme` (vg-nvme, thick) and
 /// `fast` (vg-nvme: a 1 GiB thin pool, overprovisionRatio=4).
@@ -23,26 +18,8 @@ async fn harness() -> Harness {
         format!("name=slow,vg={VG},default=true"),
         format!("name=nvme,vg={NVME}"),
         format!("name=fast,vg={NVME},thinPool=pool,overprovisionRatio=4"),
-    ]
-    .iter()
-    .map(|c| DeviceClass::parse(c).expect("class"))
-    .collect();
-    let settings = NodeSettings::with_classes(NODE, classes);
-    let h = Harness::with(4 * GIB as u64, settings, Harness::config()).await;
-    h.fake.add_vg(NVME, 4 * GIB as u64, 4 << 20);
-    let pool = LvName::new("pool").expect("name");
-    h.lvm
-        .create_thin_pool(NVME, &pool, GIB as u64)
-        .await
-        .expect("pool");
-    h.executor.report_capacity().await;
-    h
-}
-
-fn in_class(name: &str, bytes: i64, class: &str) -> CreateVolume {
-    let mut req = Harness::volume_request(name, bytes);
-    req.parameters = HashMap::from([("deviceClass".into(), class.into())]);
-    req
+    ];
+    classes::harness(&classes, 4 * GIB as u64, 4 * GIB as u64).await
 }
 
 /// A volume of `class`, created and available: its id.

@@ -21,6 +21,19 @@ use vm::LoopVg;
 
 const MIB: i64 = 1 << 20;
 
+/// all-in-one on node `vm-node` serving `classes`, its state in the
+/// returned directory.
+async fn start(classes: &[&str]) -> (Driver, tempfile::TempDir) {
+    let state = tempfile::tempdir().expect("tempdir");
+    let state_s = state.path().display().to_string();
+    let mut args = vec!["all-in-one", "--node-id", "vm-node"];
+    for c in classes {
+        args.extend(["--device-class", c]);
+    }
+    args.extend(["--state-dir", &state_s, "--create-timeout", "45s"]);
+    (Driver::start(&args).await, state)
+}
+
 fn params(class: &str) -> std::collections::HashMap<String, String> {
     [("deviceClass".to_string(), class.to_string())].into()
 }
@@ -90,6 +103,24 @@ fn from_snapshot(id: &str) -> Option<csi::VolumeContentSource> {
 }
 
 /// `lvs -o <field>` of `vg/volume-<id>`.
+/// A snapshot of `source` (class `class`, `mib` MiB) and a restore of it
+/// in the same class: both ready, the restore of `segtype` in `vg`.
+async fn snapshot_and_restore(
+    c: &mut CsiClients,
+    class: &str,
+    source: &csi::Volume,
+    mib: i64,
+    (vg, segtype): (&str, &str),
+) {
+    let snap = snapshot(c, &format!("snap-{class}"), &source.volume_id).await;
+    assert!(snap.ready_to_use);
+    let restore = from_snapshot(&snap.snapshot_id);
+    let r = create(c, &format!("pvc-{class}-r"), mib, class, restore)
+        .await
+        .unwrap_or_else(|e| panic!("{class} restore: {e:?}"));
+    assert_eq!(lv_field(vg, &r.volume_id, "segtype"), segtype);
+}
+
 fn lv_field(vg: &str, id: &str, field: &str) -> String {
     let out = Command::new("lvs")
         .args(["--noheadings", "-o", field, &format!("{vg}/volume-{id}")])
@@ -129,24 +160,12 @@ async fn volumes_go_to_their_class_with_its_capacity_and_options() {
         .status()
         .expect("lvcreate thin pool");
     assert!(made.success());
-    let state = tempfile::tempdir().expect("tempdir");
-    let state_s = state.path().display().to_string();
-    let args = [
-        "all-in-one",
-        "--node-id",
-        "vm-node",
-        "--device-class",
+    let (driver, _state) = start(&[
         "name=slow,vg=vmcls-thick,default=true",
-        "--device-class",
         "name=mirror,vg=vmcls-thick,type=raid1,mirrors=1",
-        "--device-class",
         "name=fast,vg=vmcls-thin,thinPool=pool,overprovisionRatio=4",
-        "--state-dir",
-        &state_s,
-        "--create-timeout",
-        "45s",
-    ];
-    let driver = Driver::start(&args).await;
+    ])
+    .await;
     let mut c = driver.clients().await;
 
     // Before: slow = the thick VG's free space, mirror half of it, fast
@@ -171,18 +190,7 @@ async fn volumes_go_to_their_class_with_its_capacity_and_options() {
         .await
         .expect("slow");
     assert_eq!(lv_field("vmcls-thick", &s.volume_id, "segtype"), "linear");
-    let snap = snapshot(&mut c, "snap-slow", &s.volume_id).await;
-    assert!(snap.ready_to_use);
-    let r = create(
-        &mut c,
-        "pvc-slow-r",
-        16,
-        "slow",
-        from_snapshot(&snap.snapshot_id),
-    )
-    .await
-    .expect("slow restore");
-    assert_eq!(lv_field("vmcls-thick", &r.volume_id, "segtype"), "linear");
+    snapshot_and_restore(&mut c, "slow", &s, 16, ("vmcls-thick", "linear")).await;
     let slow1 = capacity_becomes(&mut c, "slow", |b| b <= slow0 - 48 * MIB).await;
     println!("slow after 16 MiB + its 16 MiB snapshot + a 16 MiB restore: {slow1}");
     assert_eq!(slow1, slow0 - 48 * MIB);
@@ -202,18 +210,7 @@ async fn volumes_go_to_their_class_with_its_capacity_and_options() {
     println!("mirror after a 16 MiB raid1 (by the PVs' free space): {mirror1}");
     assert!(mirror1 <= (slow1 - 40 * MIB) / 2, "{mirror1}");
     // A thick snapshot of the raid1 volume, restored into a raid1 volume.
-    let msnap = snapshot(&mut c, "snap-mirror", &m.volume_id).await;
-    assert!(msnap.ready_to_use);
-    let mr = create(
-        &mut c,
-        "pvc-mirror-r",
-        16,
-        "mirror",
-        from_snapshot(&msnap.snapshot_id),
-    )
-    .await
-    .expect("mirror restore");
-    assert_eq!(lv_field("vmcls-thick", &mr.volume_id, "segtype"), "raid1");
+    snapshot_and_restore(&mut c, "mirror", &m, 16, ("vmcls-thick", "raid1")).await;
     // The snapshot's 16 MiB COW area and the restore's two 16 MiB images
     // with a 4 MiB metadata LV each: 56 MiB of the VG; the class offers
     // what the PVs hold.
@@ -228,18 +225,7 @@ async fn volumes_go_to_their_class_with_its_capacity_and_options() {
         .await
         .expect("fast");
     assert_eq!(lv_field("vmcls-thin", &f.volume_id, "segtype"), "thin");
-    let fsnap = snapshot(&mut c, "snap-fast", &f.volume_id).await;
-    assert!(fsnap.ready_to_use);
-    let fr = create(
-        &mut c,
-        "pvc-fast-r",
-        80,
-        "fast",
-        from_snapshot(&fsnap.snapshot_id),
-    )
-    .await
-    .expect("fast restore");
-    assert_eq!(lv_field("vmcls-thin", &fr.volume_id, "segtype"), "thin");
+    snapshot_and_restore(&mut c, "fast", &f, 80, ("vmcls-thin", "thin")).await;
     let fast1 = capacity_becomes(&mut c, "fast", |b| b <= 16 * MIB).await;
     println!("fast after 240 MiB virtual in the 64 MiB pool: {fast1}");
     assert_eq!(fast1, 16 * MIB);
@@ -277,22 +263,7 @@ fn lv_named(vg: &str, lv: &str, field: &str) -> String {
 async fn a_group_snapshot_spans_two_vgs_frozen_together() {
     let _a = LoopVg::create("vmgx-a", 64);
     let _b = LoopVg::create("vmgx-b", 64);
-    let state = tempfile::tempdir().expect("tempdir");
-    let state_s = state.path().display().to_string();
-    let args = [
-        "all-in-one",
-        "--node-id",
-        "vm-node",
-        "--device-class",
-        "name=data,vg=vmgx-a,default=true",
-        "--device-class",
-        "name=log,vg=vmgx-b",
-        "--state-dir",
-        &state_s,
-        "--create-timeout",
-        "45s",
-    ];
-    let driver = Driver::start(&args).await;
+    let (driver, _state) = start(&["name=data,vg=vmgx-a,default=true", "name=log,vg=vmgx-b"]).await;
     let mut c = driver.clients().await;
     let data = create(&mut c, "pvc-data", 16, "data", None)
         .await

@@ -2,6 +2,7 @@
 //! Unix socket in a temporary directory and talk to it over gRPC.
 #![allow(dead_code)]
 
+pub mod classes;
 pub mod groups;
 pub mod harness;
 pub mod kube;

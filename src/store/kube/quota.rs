@@ -39,6 +39,35 @@ fn slot<R>(map: &Mutex<HashMap<String, Slot<R>>>, name: &str) -> Result<Slot<R>,
     Ok(map.entry(name.to_string()).or_default().clone())
 }
 
+/// One write of an object this process serializes: first on the version
+/// it remembers from its own last write (no read), and when that fails
+/// (changed or gone behind this process: 409, 404; or refused on what it
+/// remembered: over quota, a recount needed) by compare-and-swap from fresh
+/// reads, since only a fresh read may decide that. What it wrote is
+/// remembered; a failure forgets.
+async fn remembered_write<T, W, WF, R, RF>(
+    last: &mut Option<T>,
+    write: W,
+    read: R,
+) -> Result<T, StoreError>
+where
+    T: Clone,
+    W: Fn(Option<T>) -> WF,
+    WF: Future<Output = Result<T, StoreError>>,
+    R: Fn() -> RF,
+    RF: Future<Output = Result<Option<T>, StoreError>>,
+{
+    if let Some(current) = last.take()
+        && let Ok(out) = write(Some(current)).await
+    {
+        *last = Some(out.clone());
+        return Ok(out);
+    }
+    let out = cas::retry(true, || async { write(read().await?).await }).await?;
+    *last = Some(out.clone());
+    Ok(out)
+}
+
 impl KubeStore {
     /// `Store::update_quota`: one compare-and-swap of the project's quota,
     /// serialized per project in this process.
@@ -62,27 +91,8 @@ impl KubeStore {
                 self.write_quota(project, current, next).await
             }
         };
-        let remembered = last.take();
-        let out = match remembered {
-            Some(current) => match attempt(Some(current)).await {
-                // Changed or gone behind this process (409, 404), or refused
-                // on what it remembered (over quota, a recount needed): only
-                // a fresh read may decide that.
-                Err(_) => None,
-                ok => Some(ok),
-            },
-            None => None,
-        };
-        let out = match out {
-            Some(out) => out,
-            None => {
-                cas::retry(true, || async {
-                    attempt(self.get_direct::<LvsQuota>(project).await?).await
-                })
-                .await
-            }
-        }?;
-        *last = Some(out.clone());
+        let read = || self.get_direct::<LvsQuota>(project);
+        let out = remembered_write(&mut last, attempt, read).await?;
         drop(last);
         self.notify(Kind::Quota, project, None);
         Ok(out)
@@ -140,23 +150,8 @@ impl KubeStore {
                 }
             }
         };
-        let out = match last.take() {
-            Some(current) => match write(Some(current)).await {
-                Err(_) => None,
-                ok => Some(ok),
-            },
-            None => None,
-        };
-        let out = match out {
-            Some(out) => out,
-            None => {
-                cas::retry(true, || async {
-                    write(self.get_direct::<LvsNode>(&r.name).await?).await
-                })
-                .await
-            }
-        }?;
-        *last = Some(out.clone());
+        let read = || self.get_direct::<LvsNode>(&r.name);
+        let out = remembered_write(&mut last, write, read).await?;
         drop(last);
         self.notify(Kind::Node, &r.name, Some(r.name.clone()));
         Ok(out)
